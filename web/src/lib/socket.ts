@@ -213,3 +213,24 @@ export function websocketUrl(token: string, loc: { protocol: string; host: strin
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${loc.host}/ws/?token=${encodeURIComponent(token)}`;
 }
+
+/** Adapts the browser's WebSocket to SocketLike. */
+export function browserSocket(url: string): SocketLike {
+  const ws = new WebSocket(url);
+  const socket: SocketLike = {
+    get readyState() {
+      return ws.readyState;
+    },
+    send: (data) => ws.send(data),
+    close: (code, reason) => ws.close(code, reason),
+    onopen: null,
+    onmessage: null,
+    onclose: null,
+    onerror: null,
+  };
+  ws.onopen = (ev) => socket.onopen?.(ev);
+  ws.onmessage = (ev) => socket.onmessage?.({ data: ev.data });
+  ws.onclose = (ev) => socket.onclose?.({ code: ev.code });
+  ws.onerror = (ev) => socket.onerror?.(ev);
+  return socket;
+}
