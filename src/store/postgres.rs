@@ -1,0 +1,42 @@
+//! PostgreSQL, for larger installations and for clusters of several Banter nodes. One
+//! pool serves reads and writes; per-room ordering comes from the row lock that taking
+//! the next seq holds until commit.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use super::sql::sql_store;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database named by a `postgres://` URL and migrates it (the
+    /// migrator takes an advisory lock, so nodes starting together do not collide).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at DATABASE_URL: {e}"))?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot migrate the PostgreSQL database: {e}"))?;
+        Ok(Self { pool })
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+sql_store!(PostgresStore, sqlx::Postgres);

@@ -1,0 +1,251 @@
+//! Rows as both backends return them (plain integers, strings and booleans), and their
+//! conversion into domain values. The column lists the queries select live here too, so
+//! a row type and the SQL that fills it stay side by side.
+
+use crate::domain::event::{EventKind, RoomEvent};
+use crate::domain::model::{Author, Member, Message, Role, RoomInfo, User};
+use crate::domain::time::Timestamp;
+
+use super::{StoreError, UserRecord};
+
+pub const USER_COLUMNS: &str =
+    "id, username, email, password_hash, is_admin, is_active, created_at";
+
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    id: i64,
+    username: String,
+    email: String,
+    password_hash: String,
+    is_admin: bool,
+    is_active: bool,
+    created_at: i64,
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(row: UserRow) -> Self {
+        UserRecord {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            password_hash: row.password_hash,
+            is_admin: row.is_admin,
+            is_active: row.is_active,
+            created_at: Timestamp(row.created_at),
+        }
+    }
+}
+
+pub const ROOM_COLUMNS: &str = "r.id, r.name, r.topic, r.is_private, r.is_direct, r.created_at, r.updated_at, r.member_count, r.last_seq";
+
+#[derive(sqlx::FromRow)]
+pub struct RoomRow {
+    id: i64,
+    name: String,
+    topic: String,
+    is_private: bool,
+    is_direct: bool,
+    created_at: i64,
+    updated_at: i64,
+    member_count: i64,
+    last_seq: i64,
+}
+
+impl From<RoomRow> for RoomInfo {
+    fn from(row: RoomRow) -> Self {
+        RoomInfo {
+            id: row.id,
+            name: row.name,
+            topic: row.topic,
+            is_private: row.is_private,
+            is_direct: row.is_direct,
+            created_at: Timestamp(row.created_at),
+            updated_at: Timestamp(row.updated_at),
+            member_count: row.member_count,
+            last_seq: row.last_seq,
+        }
+    }
+}
+
+/// A room joined with the caller's membership (role NULL when not a member).
+#[derive(sqlx::FromRow)]
+pub struct RoomMembershipRow {
+    #[sqlx(flatten)]
+    pub room: RoomRow,
+    pub role: Option<String>,
+    pub last_read_seq: Option<i64>,
+}
+
+pub fn parse_role(role: &str) -> Result<Role, StoreError> {
+    Role::parse(role).ok_or_else(|| StoreError::Other(format!("unknown role '{role}' stored")))
+}
+
+pub const MEMBER_COLUMNS: &str =
+    "u.id, u.username, u.is_admin, u.created_at, rm.role, rm.joined_at";
+
+#[derive(sqlx::FromRow)]
+pub struct MemberRow {
+    id: i64,
+    username: String,
+    is_admin: bool,
+    created_at: i64,
+    role: String,
+    joined_at: i64,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StoreError;
+
+    fn try_from(row: MemberRow) -> Result<Self, StoreError> {
+        Ok(Member {
+            user: public_user(row.id, row.username, row.is_admin, row.created_at),
+            role: parse_role(&row.role)?,
+            joined_at: Timestamp(row.joined_at),
+        })
+    }
+}
+
+pub fn public_user(id: i64, username: String, is_admin: bool, created_at: i64) -> User {
+    User {
+        id,
+        username,
+        email: None,
+        is_admin,
+        is_active: None,
+        created_at: Timestamp(created_at),
+    }
+}
+
+pub const MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.seq, m.author_id, au.username AS author_username, \
+     m.content, m.client_id, m.created_at, m.edited_at, m.deleted";
+
+/// `FROM` clause matching [`MESSAGE_COLUMNS`].
+pub const MESSAGE_FROM: &str = "messages m JOIN users au ON au.id = m.author_id";
+
+#[derive(sqlx::FromRow)]
+pub struct MessageRow {
+    id: i64,
+    room_id: i64,
+    seq: i64,
+    author_id: i64,
+    author_username: String,
+    content: String,
+    client_id: Option<String>,
+    created_at: i64,
+    edited_at: Option<i64>,
+    deleted: bool,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Self {
+        Message {
+            id: row.id,
+            room_id: row.room_id,
+            seq: row.seq,
+            author: Author {
+                id: row.author_id,
+                username: row.author_username,
+            },
+            content: row.content,
+            created_at: Timestamp(row.created_at),
+            edited_at: row.edited_at.map(Timestamp),
+            deleted: row.deleted,
+            client_id: row.client_id,
+        }
+    }
+}
+
+/// One row of the event log joined with what its payload is rebuilt from.
+pub const EVENT_QUERY: &str = "SELECT e.seq, e.kind, \
+       m.id AS m_id, m.seq AS m_seq, m.author_id AS m_author_id, au.username AS m_author_username, \
+       m.content AS m_content, m.client_id AS m_client_id, m.created_at AS m_created_at, \
+       m.edited_at AS m_edited_at, m.deleted AS m_deleted, \
+       u.id AS u_id, u.username AS u_username, u.is_admin AS u_is_admin, u.created_at AS u_created_at \
+     FROM room_events e \
+     LEFT JOIN messages m ON m.id = e.message_id \
+     LEFT JOIN users au ON au.id = m.author_id \
+     LEFT JOIN users u ON u.id = e.user_id \
+     WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3";
+
+#[derive(sqlx::FromRow)]
+pub struct EventRow {
+    seq: i64,
+    kind: String,
+    m_id: Option<i64>,
+    m_seq: Option<i64>,
+    m_author_id: Option<i64>,
+    m_author_username: Option<String>,
+    m_content: Option<String>,
+    m_client_id: Option<String>,
+    m_created_at: Option<i64>,
+    m_edited_at: Option<i64>,
+    m_deleted: Option<bool>,
+    u_id: Option<i64>,
+    u_username: Option<String>,
+    u_is_admin: Option<bool>,
+    u_created_at: Option<i64>,
+}
+
+impl EventRow {
+    /// Rebuilds the event; `room` supplies `room_updated` payloads (the room as it is now).
+    pub fn into_event(self, room_id: i64, room: &RoomInfo) -> Result<RoomEvent, StoreError> {
+        let broken = || {
+            StoreError::Other(format!(
+                "event {room_id}/{} refers to missing rows",
+                self.seq
+            ))
+        };
+        let message = || -> Option<Message> {
+            Some(Message {
+                id: self.m_id?,
+                room_id,
+                seq: self.m_seq?,
+                author: Author {
+                    id: self.m_author_id?,
+                    username: self.m_author_username.clone()?,
+                },
+                content: self.m_content.clone()?,
+                created_at: Timestamp(self.m_created_at?),
+                edited_at: self.m_edited_at.map(Timestamp),
+                deleted: self.m_deleted?,
+                client_id: self.m_client_id.clone(),
+            })
+        };
+        let user = || -> Option<User> {
+            Some(public_user(
+                self.u_id?,
+                self.u_username.clone()?,
+                self.u_is_admin?,
+                self.u_created_at?,
+            ))
+        };
+        let kind = match self.kind.as_str() {
+            "message" => EventKind::Message {
+                message: message().ok_or_else(broken)?,
+            },
+            "message_edited" => EventKind::MessageEdited {
+                message: message().ok_or_else(broken)?,
+            },
+            "message_deleted" => EventKind::MessageDeleted {
+                message: message().ok_or_else(broken)?,
+            },
+            "member_joined" => EventKind::MemberJoined {
+                user: user().ok_or_else(broken)?,
+            },
+            "member_left" => EventKind::MemberLeft {
+                user: user().ok_or_else(broken)?,
+            },
+            "room_updated" => EventKind::RoomUpdated { room: room.clone() },
+            other => {
+                return Err(StoreError::Other(format!(
+                    "unknown event kind '{other}' stored"
+                )));
+            }
+        };
+        Ok(RoomEvent {
+            room_id,
+            seq: self.seq,
+            kind,
+        })
+    }
+}
