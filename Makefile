@@ -1,0 +1,45 @@
+# Banter. The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
+
+.PHONY: run test check web web-check rust-check rust-test services e2e e2e-deps bench clean
+
+## make run: build the web client and Banter, and serve on http://127.0.0.1:8000 (SQLite in ./data)
+run: web
+	$(CARGO) run --release -- serve
+
+## make test: every check — formatting, lints, unit and integration tests on SQLite and PostgreSQL, web tests
+test: services rust-check web-check rust-test e2e
+
+services:
+	@scripts/ensure-services.sh
+
+rust-check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+rust-test: services web/dist/index.html
+	$(CARGO) test --all-targets
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+web-check: web/node_modules/.package-lock.json
+	cd web && npm run typecheck && npm run lint && npm test
+
+e2e-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+e2e: e2e-deps web
+	$(CARGO) build
+	cd web && BANTER_BIN=../target/debug/banter npm run e2e
+
+clean:
+	$(CARGO) clean
+	rm -rf web/dist web/node_modules
