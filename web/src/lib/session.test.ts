@@ -107,6 +107,16 @@ describe('Session', () => {
     expect(server.refreshCalls).toEqual(['used']);
   });
 
+  it('subscribe works unbound (as useSyncExternalStore calls it)', () => {
+    const { session } = setup(fresh(0));
+    const { subscribe } = session;
+    const seen: unknown[] = [];
+    const off = subscribe((a) => seen.push(a));
+    session.clear();
+    off();
+    expect(seen).toEqual([null]);
+  });
+
   it('keeps the session when the server cannot be reached', async () => {
     const storage = memoryStorage();
     storage.setItem(STORAGE_KEY, JSON.stringify({ access: expired, refresh: 'r0', user }));

@@ -72,10 +72,11 @@ export class Session {
     this.emit();
   }
 
-  subscribe(listener: Listener): () => void {
+  /** An arrow function so it can be handed to useSyncExternalStore unbound. */
+  subscribe = (listener: Listener): (() => void) => {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
-  }
+  };
 
   /** Tell listeners that storage changed, e.g. from another tab's `storage` event. */
   emit(): void {

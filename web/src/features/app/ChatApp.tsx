@@ -54,7 +54,6 @@ function Shell() {
   const [route, navigate] = useRoute();
   const [drawerOpen, setDrawerOpen] = useState(false);
   const me = useChat((s) => s.me);
-  const roomsLoaded = useChat((s) => s.roomsLoaded);
   const activeRoomId = useChat((s) => s.activeRoomId);
   const menuButton = useRef<HTMLButtonElement>(null);
   const narrow = useMediaQuery('(max-width: 767px)');
@@ -64,10 +63,12 @@ function Shell() {
     void chat.openRoom(routeRoomId);
   }, [chat, routeRoomId]);
 
-  // The room vanished (deleted, or we were removed): leave its URL.
+  // The open room vanished (deleted, or we were removed): leave its URL.
+  const shownRoomId = useRef<number | null>(null);
   useEffect(() => {
-    if (roomsLoaded && routeRoomId !== null && activeRoomId === null) navigate({ name: 'home' });
-  }, [roomsLoaded, routeRoomId, activeRoomId, navigate]);
+    if (activeRoomId === null && shownRoomId.current !== null && shownRoomId.current === routeRoomId) navigate({ name: 'home' });
+    shownRoomId.current = activeRoomId;
+  }, [routeRoomId, activeRoomId, navigate]);
 
   useEffect(() => {
     if (!drawerOpen) return;

@@ -68,7 +68,10 @@ export function MessageList({ roomId, label, canModerate }: Props) {
     if (!el) return;
     const { rows: r, offsets: o } = latest.current;
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK;
-    const i = rowAt(o, el.scrollTop);
+    // Anchor on a message: the top row and day separators keep their index
+    // when older rows are prepended, so they cannot show that content moved.
+    let i = rowAt(o, el.scrollTop);
+    while (i < r.length && r[i]!.kind !== 'message' && r[i]!.kind !== 'pending') i++;
     const row = r[i];
     anchor.current = row ? { key: row.key, offset: o[i]! - el.scrollTop } : null;
     setViewport((v) => (v.top === el.scrollTop && v.height === el.clientHeight ? v : { top: el.scrollTop, height: el.clientHeight }));

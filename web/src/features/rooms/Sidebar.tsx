@@ -56,7 +56,8 @@ export function Sidebar({ me, onNavigate, onClose }: SidebarProps) {
       </div>
       <div className="flex items-center gap-2 border-t border-line px-4 py-3 text-sm">
         <span className="min-w-0 flex-1 truncate" title={me.username}>
-          Signed in as <strong>{me.username}</strong>
+          <span className="sr-only">Signed in as </span>
+          <strong>{me.username}</strong>
         </span>
         {me.is_admin && (
           <a
