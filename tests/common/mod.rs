@@ -301,6 +301,97 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// `POST /auth/login/` with the given credentials.
+    pub async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/auth/login/",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+        .await
+    }
+
+    /// `POST /auth/register/` with any body; returns status and JSON.
+    pub async fn register_raw(&self, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, "/auth/register/", None, Some(body))
+            .await
+    }
+
+    /// Sends raw bytes with the given content type (none when `None`).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    /// Registers `username` and makes them a server admin with the CLI.
+    pub async fn register_admin(&self, username: &str) -> TestUser {
+        let user = self.register(username).await;
+        self.promote(username);
+        user
+    }
+
+    /// `GET /chat/rooms/{room_id}/` as `user`, asserting 200.
+    pub async fn room(&self, user: &TestUser, room_id: i64) -> Value {
+        let (status, body) = self
+            .get(&format!("/chat/rooms/{room_id}/"), &user.access)
+            .await;
+        assert_eq!(status, StatusCode::OK, "get room {room_id}: {body}");
+        body
+    }
+
+    /// The newest page (up to 100) of a room's history as `user`, asserting 200.
+    pub async fn history(&self, user: &TestUser, room_id: i64, query: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(
+                &format!("/chat/rooms/{room_id}/messages/{query}"),
+                &user.access,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "history of {room_id}: {body}");
+        body.as_array().expect("history is an array").clone()
+    }
+}
+
+/// Asserts a contract timestamp: RFC 3339 UTC with milliseconds (`2026-11-25T10:00:00.123Z`).
+pub fn assert_timestamp(value: &Value) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("timestamp is a string: {value}"));
+    let bytes = text.as_bytes();
+    let shape_ok = bytes.len() == 24
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b'T',
+            13 | 16 => *b == b':',
+            19 => *b == b'.',
+            23 => *b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    assert!(shape_ok, "not RFC 3339 UTC with milliseconds: {text}");
+}
+
 /// Asserts the contract's error shape and code.
 pub fn assert_error(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
     assert_eq!(status.as_u16(), expected_status, "status for {body}");
