@@ -40,3 +40,16 @@ export function describeError(err: unknown): string {
   if (err instanceof TypeError) return 'Cannot reach the server. Check your connection.';
   return 'Something went wrong.';
 }
+
+/**
+ * The fields an error is about. Validation errors list them; a conflict
+ * ("that username is already taken") may only name the field in its message,
+ * so the first candidate mentioned there is used.
+ */
+export function fieldErrors(err: ApiError, candidates: readonly string[]): Record<string, string> {
+  if (Object.keys(err.fields).length) return err.fields;
+  if (err.status !== 409) return {};
+  const text = err.message.toLowerCase();
+  const field = candidates.find((f) => text.includes(f.toLowerCase()));
+  return field ? { [field]: err.message } : {};
+}

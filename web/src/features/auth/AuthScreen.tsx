@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { ApiError, describeError } from '../../lib/errors';
+import { ApiError, describeError, fieldErrors } from '../../lib/errors';
 import { api } from '../../services';
 import { Button } from '../ui/Button';
 import { Field } from '../ui/Field';
@@ -41,8 +41,10 @@ export function AuthScreen() {
       if (mode === 'login') await api.login(username.trim(), password);
       else await api.register(username.trim(), email.trim(), password);
     } catch (err) {
-      if (err instanceof ApiError && Object.keys(err.fields).length) {
-        setErrors({ ...err.fields, form: err.message });
+      const fields = err instanceof ApiError ? fieldErrors(err, ['username', 'email', 'password']) : {};
+      if (Object.keys(fields).length) {
+        // The form-level message would repeat a single field's error.
+        setErrors({ ...fields, form: err instanceof ApiError && err.code === 'validation_failed' ? err.message : undefined });
       } else {
         setErrors({ form: describeError(err) });
       }

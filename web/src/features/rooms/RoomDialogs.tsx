@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { ApiError, describeError } from '../../lib/errors';
+import { ApiError, describeError, fieldErrors } from '../../lib/errors';
 import { browsableRooms } from '../../lib/rooms';
 import type { Room } from '../../lib/types';
 import { useChat, useChatClient } from '../app/context';
@@ -92,7 +92,7 @@ export function CreateRoomDialog({ open, onClose, onOpen }: DialogProps) {
       onClose();
       onOpen(room);
     } catch (err) {
-      setErrors(err instanceof ApiError ? { ...err.fields, form: err.message } : { form: describeError(err) });
+      setErrors(err instanceof ApiError ? { ...fieldErrors(err, ['name', 'topic']), form: err.message } : { form: describeError(err) });
     } finally {
       setBusy(false);
     }
