@@ -17,12 +17,14 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub mod bus;
 pub mod config;
 pub mod domain;
+pub mod gateway;
 pub mod http;
 pub mod service;
 pub mod store;
 
 use bus::LocalBus;
 use config::Config;
+use gateway::{Gateway, SendLimits};
 use http::AppState;
 use service::Service;
 
@@ -57,11 +59,20 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let service = build_service(config).await?;
+    let gateway = Gateway::start(service.clone(), SendLimits::default());
     let state = AppState {
         service,
         metrics: metrics_handle(),
     };
-    let router = http::router(state, &config.http_options());
-    http::serve(listener, router, shutdown).await?;
+    let routes = http::api_routes(state).merge(gateway::routes(gateway.clone()));
+    let router = http::finish(routes, &config.http_options());
+    // On shutdown, sockets are closed with 1001 (clients reconnect elsewhere) after their
+    // in-flight sends commit; then the HTTP server drains.
+    let closing = gateway.clone();
+    http::serve(listener, router, async move {
+        shutdown.await;
+        closing.shutdown(std::time::Duration::from_secs(10)).await;
+    })
+    .await?;
     Ok(())
 }

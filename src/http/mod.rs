@@ -59,9 +59,9 @@ pub struct HttpOptions {
     pub allowed_hosts: Vec<String>,
 }
 
-/// All routes of the contract's HTTP part, plus the docs and the web client.
-pub fn router(state: AppState, options: &HttpOptions) -> Router {
-    let api = Router::new()
+/// The routes of the contract's HTTP part.
+pub fn api_routes(state: AppState) -> Router {
+    Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/token/refresh", post(auth::refresh))
@@ -100,10 +100,14 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route_layer(middleware::from_fn(track_metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
 
-    let mut app = Router::new()
-        .merge(api)
+/// Adds the docs, the web client and the cross-cutting layers (tracing, compression,
+/// CORS, the Host allowlist) to `routes`.
+pub fn finish(routes: Router, options: &HttpOptions) -> Router {
+    let mut app = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -129,7 +133,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         let hosts = Arc::new(options.allowed_hosts.clone());
         app = app.layer(middleware::from_fn_with_state(hosts, check_host));
     }
-    app.with_state(state)
+    app
 }
 
 /// Wraps the router so that a trailing slash is trimmed before routing, and serves it

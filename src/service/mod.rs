@@ -15,6 +15,7 @@ mod admin;
 pub mod auth;
 mod limiter;
 mod messages;
+mod realtime;
 mod rooms;
 
 pub use auth::{AuthConfig, Session};

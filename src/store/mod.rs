@@ -249,6 +249,8 @@ pub trait Store: Send + Sync + 'static {
     /// taken.
     fn create_room(&self, new: NewRoom) -> StoreFuture<'_, RoomInfo>;
     fn room(&self, room_id: i64) -> StoreFuture<'_, Option<RoomInfo>>;
+    /// A room (not a direct one) by its lowercased name.
+    fn room_by_name(&self, name_key: String) -> StoreFuture<'_, Option<RoomInfo>>;
     /// The room and the user's membership of it, if any.
     fn room_with_membership(
         &self,

@@ -385,6 +385,16 @@ macro_rules! sql_store {
                 })
             }
 
+            fn room_by_name(&self, name_key: String) -> StoreFuture<'_, Option<RoomInfo>> {
+                Box::pin(async move {
+                    let _timer = QueryTimer::start("room_by_name");
+                    let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.name_key = $1");
+                    let row: Option<RoomRow> =
+                        sqlx::query_as(&sql).bind(name_key).fetch_optional(self.reader()).await?;
+                    Ok(row.map(Into::into))
+                })
+            }
+
             fn room_with_membership(
                 &self,
                 room_id: i64,

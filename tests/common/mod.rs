@@ -146,15 +146,13 @@ impl Drop for TestApp {
 impl TestApp {
     async fn wait_ready(&self) {
         for _ in 0..200 {
-            if let Ok(response) = self
+            let healthz = self
                 .client
                 .get(format!("{}/healthz", self.base))
                 .send()
-                .await
-            {
-                if response.status() == StatusCode::OK {
-                    return;
-                }
+                .await;
+            if healthz.is_ok_and(|response| response.status() == StatusCode::OK) {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }

@@ -1,0 +1,646 @@
+//! One WebSocket connection: authentication, then a single task that reads frames,
+//! writes whatever the outbox holds (all of it in one write, flushed once), runs the
+//! sends it was given one after another (so a client's messages keep their order), and
+//! keeps the connection alive with pings.
+//!
+//! Reading and writing run side by side (the socket is split), so a peer that stops
+//! reading blocks only its own write; its outbox then overflows and it is closed with
+//! 4008 once the write drains or times out.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+
+use super::hub::ConnId;
+use super::outbox::{CloseReason, Outbox};
+use super::protocol::{self, ClientFrame, FrameError, UserRef};
+use super::{Gateway, frame_error, per_second_quota};
+use crate::domain::validate::{ClientId, MessageBody};
+use crate::service::{Caller, PostResult, ServiceResult};
+
+const AUTH_DEADLINE: Duration = Duration::from_secs(10);
+/// An expired access token keeps a live socket this long, waiting for a fresh `auth`.
+const EXPIRY_GRACE: Duration = Duration::from_secs(60);
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+const MISSED_PONGS_ALLOWED: u32 = 2;
+/// A replay longer than this asks the client to reload history over HTTP instead.
+const MAX_REPLAY: i64 = 1000;
+/// How long a closing connection may take to write what it still owes.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(10);
+/// Sends waiting behind the one being stored, per connection.
+const MAX_QUEUED_SENDS: usize = 64;
+/// Frames of any kind a connection may send per second (a burst of twice that).
+const FRAMES_PER_SECOND: u32 = 100;
+/// Refused frames within `ABUSE_WINDOW` after which the connection is closed with 4029.
+const ABUSE_LIMIT: u32 = 100;
+const ABUSE_WINDOW: Duration = Duration::from_secs(10);
+
+const CLOSE_AUTH: CloseReason = CloseReason {
+    code: 4001,
+    reason: "authentication failed or missing",
+};
+const CLOSE_AUTH_EXPIRED: CloseReason = CloseReason {
+    code: 4001,
+    reason: "access token expired",
+};
+const CLOSE_ROOM_NOT_FOUND: CloseReason = CloseReason {
+    code: 4004,
+    reason: "room not found",
+};
+const CLOSE_TOO_BIG: CloseReason = CloseReason {
+    code: 1009,
+    reason: "frame larger than 64 KiB",
+};
+const CLOSE_ABUSE: CloseReason = CloseReason {
+    code: 4029,
+    reason: "too many requests",
+};
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+type Write = Pin<Box<dyn Future<Output = (Sink, Result<(), axum::Error>)> + Send>>;
+type Store = Pin<Box<dyn Future<Output = (Option<String>, ServiceResult<PostResult>)> + Send>>;
+
+/// One `send` waiting its turn.
+struct QueuedSend {
+    room_id: i64,
+    message: MessageBody,
+    client_id: Option<ClientId>,
+}
+
+struct Session {
+    gateway: Arc<Gateway>,
+    conn_id: ConnId,
+    caller: Caller,
+    outbox: Arc<Outbox>,
+    legacy_room: Option<i64>,
+    /// When the access token stops counting, grace included.
+    auth_deadline: Instant,
+    next_ping: Instant,
+    missed_pongs: u32,
+    ping_due: bool,
+    frames: DefaultDirectRateLimiter,
+    sends: DefaultDirectRateLimiter,
+    abuse: u32,
+    abuse_window_start: Instant,
+    queued_sends: VecDeque<QueuedSend>,
+    closing: Option<CloseReason>,
+}
+
+/// Removes the connection from the hub however the session ends.
+struct Registration {
+    gateway: Arc<Gateway>,
+    conn_id: ConnId,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.gateway.hub.disconnect(self.conn_id);
+        self.gateway.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub(super) async fn run(
+    socket: WebSocket,
+    gateway: Arc<Gateway>,
+    token: Option<String>,
+    legacy_room: Option<String>,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let Some((caller, expires_at)) = authenticate(&gateway, &mut sink, &mut stream, token).await
+    else {
+        let _ = close(&mut sink, CLOSE_AUTH).await;
+        return;
+    };
+    let user = match gateway.service.me(&caller).await {
+        Ok(user) => user,
+        Err(_) => {
+            let _ = close(&mut sink, CLOSE_AUTH).await;
+            return;
+        }
+    };
+    let conn_id = gateway.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    let outbox = Arc::new(Outbox::default());
+    gateway.sessions.fetch_add(1, Ordering::AcqRel);
+    gateway.hub.connect(
+        conn_id,
+        UserRef {
+            id: caller.id,
+            username: caller.username.clone(),
+        },
+        outbox.clone(),
+    );
+    let _registration = Registration {
+        gateway: gateway.clone(),
+        conn_id,
+    };
+    tracing::debug!(
+        user.id = caller.id,
+        conn.id = conn_id,
+        "websocket session started"
+    );
+    outbox.push_own(protocol::ready(
+        &user,
+        &format!("{conn_id:x}-{:x}", rand::random::<u32>()),
+    ));
+
+    let now = Instant::now();
+    let mut session = Session {
+        conn_id,
+        outbox,
+        legacy_room: None,
+        auth_deadline: deadline_for(expires_at),
+        next_ping: now + PING_INTERVAL,
+        missed_pongs: 0,
+        ping_due: false,
+        frames: RateLimiter::direct(
+            Quota::per_second(NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::new(FRAMES_PER_SECOND * 2).unwrap_or(NonZeroU32::MIN)),
+        ),
+        sends: RateLimiter::direct(per_second_quota(gateway.limits.per_connection_per_second)),
+        abuse: 0,
+        abuse_window_start: now,
+        queued_sends: VecDeque::new(),
+        closing: None,
+        caller,
+        gateway,
+    };
+    if let Some(room) = legacy_room {
+        session.join_legacy_room(&room).await;
+    }
+    session.serve(sink, stream).await;
+}
+
+fn deadline_for(expires_at: Option<i64>) -> Instant {
+    let now_secs = chrono::Utc::now().timestamp();
+    let remaining = expires_at
+        .map_or(0, |exp| exp.saturating_sub(now_secs))
+        .max(0) as u64;
+    Instant::now() + Duration::from_secs(remaining) + EXPIRY_GRACE
+}
+
+/// The caller and their token's expiry, from `?token=` or a first `auth` frame within
+/// 10 s; `None` closes the connection with 4001.
+async fn authenticate(
+    gateway: &Gateway,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    token: Option<String>,
+) -> Option<(Caller, Option<i64>)> {
+    let token = match token {
+        Some(token) => token,
+        None => {
+            let first_auth = async {
+                while let Some(Ok(message)) = stream.next().await {
+                    match message {
+                        Message::Text(text) => {
+                            return match protocol::parse(&text) {
+                                Ok(ClientFrame::Auth { token }) => Some(token),
+                                _ => None,
+                            };
+                        }
+                        Message::Ping(_) | Message::Pong(_) => continue,
+                        Message::Binary(_) | Message::Close(_) => return None,
+                    }
+                }
+                None
+            };
+            tokio::time::timeout(AUTH_DEADLINE, first_auth)
+                .await
+                .ok()
+                .flatten()?
+        }
+    };
+    match gateway.service.authenticate(&token).await {
+        Ok(caller) => Some((caller, gateway.service.access_expiry(&token))),
+        Err(e) => {
+            let error = frame_error(e, Some("auth".into()));
+            let _ = sink.send(Message::Text(protocol::error(&error))).await;
+            None
+        }
+    }
+}
+
+async fn close(sink: &mut Sink, reason: CloseReason) -> Result<(), axum::Error> {
+    let frame = CloseFrame {
+        code: reason.code,
+        reason: Utf8Bytes::from_static(reason.reason),
+    };
+    tokio::time::timeout(CLOSE_PATIENCE, sink.send(Message::Close(Some(frame))))
+        .await
+        .unwrap_or(Ok(()))
+}
+
+fn write(mut sink: Sink, frames: Vec<Message>) -> Write {
+    Box::pin(async move {
+        let result = async {
+            for frame in frames {
+                sink.feed(frame).await?;
+            }
+            sink.flush().await
+        }
+        .await;
+        (sink, result)
+    })
+}
+
+async fn pending_or<F: Future + Unpin>(future: &mut Option<F>) -> F::Output {
+    match future {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// True when the read failed because the frame was over the size limit.
+fn is_too_big(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+impl Session {
+    async fn serve(mut self, sink: Sink, mut stream: Stream) {
+        let mut sink = Some(sink);
+        let mut writing: Option<Write> = None;
+        let mut storing: Option<Store> = None;
+        let outbox = self.outbox.clone();
+        let timer = tokio::time::sleep_until(self.next_deadline());
+        tokio::pin!(timer);
+        loop {
+            if writing.is_none()
+                && let Some(idle) = sink.take()
+            {
+                match self.next_write() {
+                    Some(frames) => writing = Some(write(idle, frames)),
+                    None => sink = Some(idle),
+                }
+            }
+            if self.closing.is_some() {
+                break;
+            }
+            if storing.is_none() {
+                storing = self.next_store();
+            }
+            let deadline = self.next_deadline();
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            tokio::select! {
+                biased;
+                (idle, result) = pending_or(&mut writing) => {
+                    writing = None;
+                    if result.is_err() {
+                        return;
+                    }
+                    sink = Some(idle);
+                }
+                () = outbox.changed() => {}
+                (client_id, result) = pending_or(&mut storing) => {
+                    storing = None;
+                    self.answer_send(client_id, result);
+                }
+                incoming = stream.next() => match incoming {
+                    Some(Ok(message)) => {
+                        if !self.on_message(message).await {
+                            return;
+                        }
+                    }
+                    Some(Err(error)) if is_too_big(&error) => self.closing = Some(CLOSE_TOO_BIG),
+                    Some(Err(_)) => return,
+                    None => return,
+                },
+                () = &mut timer => {
+                    if !self.on_timer() {
+                        return;
+                    }
+                }
+            }
+        }
+        // Closing: finish the write and the send in flight, deliver what is owed
+        // (acks included), then say goodbye.
+        let reason = self.closing.unwrap_or(CLOSE_AUTH);
+        let finish = async {
+            if let Some(write) = writing.take() {
+                let (idle, result) = write.await;
+                result.ok()?;
+                sink = Some(idle);
+            }
+            if let Some(store) = storing.take() {
+                let (client_id, result) = store.await;
+                self.answer_send(client_id, result);
+            }
+            let mut idle = sink.take()?;
+            let (frames, _) = self.outbox.take();
+            for frame in frames {
+                idle.feed(Message::Text(frame)).await.ok()?;
+            }
+            close(&mut idle, reason).await.ok()
+        };
+        let _ = tokio::time::timeout(CLOSE_PATIENCE, finish).await;
+        tracing::debug!(
+            conn.id = self.conn_id,
+            code = reason.code,
+            "websocket closed by the server"
+        );
+    }
+
+    fn next_deadline(&self) -> Instant {
+        self.next_ping.min(self.auth_deadline)
+    }
+
+    /// What to write now, if anything; notes a close request.
+    fn next_write(&mut self) -> Option<Vec<Message>> {
+        let (frames, close) = self.outbox.take();
+        if let Some(reason) = close {
+            self.closing.get_or_insert(reason);
+        }
+        if frames.is_empty() && !self.ping_due {
+            return None;
+        }
+        let mut batch: Vec<Message> = frames.into_iter().map(Message::Text).collect();
+        if std::mem::take(&mut self.ping_due) {
+            batch.push(Message::Ping(bytes::Bytes::new()));
+        }
+        Some(batch)
+    }
+
+    /// Starts storing the next queued send.
+    fn next_store(&mut self) -> Option<Store> {
+        let send = self.queued_sends.pop_front()?;
+        let service = self.gateway.service.clone();
+        let caller = self.caller.clone();
+        Some(Box::pin(async move {
+            let client_id = send.client_id.as_ref().map(|c| c.as_str().to_owned());
+            let result = service
+                .post_message(&caller, send.room_id, send.message, send.client_id)
+                .await;
+            (client_id, result)
+        }))
+    }
+
+    fn answer_send(&mut self, client_id: Option<String>, result: ServiceResult<PostResult>) {
+        match result {
+            Ok(posted) => self
+                .outbox
+                .push_own(protocol::ack(client_id.as_deref(), &posted.message)),
+            Err(e) => self.outbox.push_own(protocol::error(&frame_error(
+                e,
+                client_id.or(Some("send".into())),
+            ))),
+        }
+    }
+
+    fn refuse(&mut self, error: FrameError) {
+        self.outbox.push_own(protocol::error(&error));
+    }
+
+    /// Counts a refused frame; persistent abuse closes the connection.
+    fn count_abuse(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.abuse_window_start) > ABUSE_WINDOW {
+            self.abuse_window_start = now;
+            self.abuse = 0;
+        }
+        self.abuse += 1;
+        if self.abuse > ABUSE_LIMIT {
+            self.closing = Some(CLOSE_ABUSE);
+        }
+    }
+
+    fn rate_limited(&mut self, reference: Option<String>, wait: Duration) {
+        self.count_abuse();
+        let seconds = wait.as_secs_f64().max(0.001);
+        self.refuse(FrameError::new(
+            "rate_limited",
+            format!("slow down: try again in {seconds:.3} s"),
+            reference,
+        ));
+    }
+
+    /// Handles one frame; false ends the connection at once.
+    async fn on_message(&mut self, message: Message) -> bool {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                self.count_abuse();
+                self.refuse(FrameError::new(
+                    "unsupported_frame",
+                    "binary frames are not supported; send JSON text",
+                    None,
+                ));
+                return true;
+            }
+            Message::Pong(_) => {
+                self.missed_pongs = 0;
+                return true;
+            }
+            Message::Ping(_) => return true,
+            Message::Close(_) => return false,
+        };
+        if let Err(not_until) = self.frames.check() {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            self.rate_limited(None, wait);
+            return true;
+        }
+        match protocol::parse(&text) {
+            Ok(frame) => self.on_frame(frame).await,
+            Err(error) => {
+                self.count_abuse();
+                self.refuse(error);
+            }
+        }
+        true
+    }
+
+    async fn on_frame(&mut self, frame: ClientFrame) {
+        match frame {
+            ClientFrame::Auth { token } => self.renew(&token).await,
+            ClientFrame::Subscribe { room_id, after_seq } => {
+                if let Err(error) = self.subscribe(room_id, after_seq).await {
+                    self.refuse(error);
+                }
+            }
+            ClientFrame::Unsubscribe { room_id } => {
+                self.gateway.hub.unsubscribe(self.conn_id, room_id)
+            }
+            ClientFrame::Send {
+                room_id,
+                message,
+                client_id,
+            } => {
+                let reference = client_id
+                    .as_ref()
+                    .map(|c| c.as_str().to_owned())
+                    .or(Some("send".into()));
+                let Some(room_id) = room_id.or(self.legacy_room) else {
+                    self.refuse(FrameError::new(
+                        "validation_failed",
+                        "room_id is required",
+                        reference,
+                    ));
+                    return;
+                };
+                let clock = governor::clock::DefaultClock::default();
+                let refused = self
+                    .sends
+                    .check()
+                    .and_then(|()| self.gateway.user_sends.check_key(&self.caller.id))
+                    .map_err(|not_until| {
+                        not_until.wait_time_from(governor::clock::Clock::now(&clock))
+                    });
+                if let Err(wait) = refused {
+                    self.rate_limited(reference, wait);
+                } else if self.queued_sends.len() >= MAX_QUEUED_SENDS {
+                    self.rate_limited(reference, Duration::from_millis(100));
+                } else {
+                    self.queued_sends.push_back(QueuedSend {
+                        room_id,
+                        message,
+                        client_id,
+                    });
+                }
+            }
+            ClientFrame::Typing { room_id, typing } => {
+                let Some(room_id) = room_id.or(self.legacy_room) else {
+                    self.refuse(FrameError::new(
+                        "validation_failed",
+                        "room_id is required",
+                        Some("typing".into()),
+                    ));
+                    return;
+                };
+                if !self.gateway.hub.typing(self.conn_id, room_id, typing) {
+                    self.refuse(FrameError::new(
+                        "not_found",
+                        "subscribe to the room first",
+                        Some("typing".into()),
+                    ));
+                }
+            }
+            ClientFrame::Ping { nonce } => self.outbox.push_own(protocol::pong(nonce.as_ref())),
+        }
+    }
+
+    /// A fresh `auth` frame renews the session for the same user.
+    async fn renew(&mut self, token: &str) {
+        match self.gateway.service.authenticate(token).await {
+            Ok(caller) if caller.id == self.caller.id => {
+                self.auth_deadline = deadline_for(self.gateway.service.access_expiry(token));
+                self.caller = caller;
+            }
+            Ok(_) => {
+                self.refuse(FrameError::new(
+                    "forbidden",
+                    "a session cannot change its user",
+                    Some("auth".into()),
+                ));
+                self.closing = Some(CLOSE_AUTH);
+            }
+            Err(e) => self.refuse(frame_error(e, Some("auth".into()))),
+        }
+    }
+
+    /// Subscribes, replaying what the client missed after `after_seq`.
+    async fn subscribe(&mut self, room_id: i64, after_seq: Option<i64>) -> Result<(), FrameError> {
+        let reference = Some("subscribe".to_owned());
+        let hub = self.gateway.hub.clone();
+        // Register first: every event after the room's last_seq read below then reaches
+        // the subscription, live or buffered.
+        hub.subscribe(self.conn_id, room_id);
+        let room = match self
+            .gateway
+            .service
+            .room_for_subscriber(&self.caller, room_id)
+            .await
+        {
+            Ok(room) => room,
+            Err(e) => {
+                hub.unsubscribe(self.conn_id, room_id);
+                return Err(frame_error(e, reference));
+            }
+        };
+        let last_seq = room.last_seq;
+        if let Some(after_seq) = after_seq.filter(|after| *after < last_seq) {
+            if last_seq - after_seq > MAX_REPLAY {
+                self.outbox.push_own(protocol::resync_required(room_id));
+            } else {
+                let events = match self
+                    .gateway
+                    .service
+                    .events_after(room_id, after_seq, last_seq - after_seq)
+                    .await
+                {
+                    Ok(events) => events,
+                    Err(e) => {
+                        hub.unsubscribe(self.conn_id, room_id);
+                        return Err(frame_error(e, reference));
+                    }
+                };
+                for event in &events {
+                    match serde_json::to_string(event) {
+                        Ok(json) => self.outbox.push_own(Utf8Bytes::from(json)),
+                        Err(e) => tracing::error!(error = %e, "cannot serialise a replayed event"),
+                    }
+                }
+            }
+        }
+        hub.replay_done(self.conn_id, room_id, last_seq, room.is_private);
+        Ok(())
+    }
+
+    /// The original API's endpoint: subscribed to its room from the start.
+    async fn join_legacy_room(&mut self, room: &str) {
+        let found = self
+            .gateway
+            .service
+            .room_by_id_or_name(&self.caller, room)
+            .await;
+        let result = match found {
+            Ok(info) => self.subscribe(info.id, None).await.map(|()| info.id),
+            Err(e) => Err(frame_error(e, Some("subscribe".into()))),
+        };
+        match result {
+            Ok(room_id) => self.legacy_room = Some(room_id),
+            Err(mut error) => {
+                if error.code == "not_found" || error.code == "forbidden" {
+                    error.code = "not_found";
+                    self.refuse(error);
+                    self.closing = Some(CLOSE_ROOM_NOT_FOUND);
+                } else {
+                    self.refuse(error);
+                }
+            }
+        }
+    }
+
+    /// Keep-alive and token expiry; false drops the connection.
+    fn on_timer(&mut self) -> bool {
+        let now = Instant::now();
+        if now >= self.auth_deadline {
+            self.closing = Some(CLOSE_AUTH_EXPIRED);
+            return true;
+        }
+        if now >= self.next_ping {
+            if self.missed_pongs >= MISSED_PONGS_ALLOWED {
+                tracing::debug!(conn.id = self.conn_id, "peer missed two pings; dropping it");
+                return false;
+            }
+            self.missed_pongs += 1;
+            self.ping_due = true;
+            self.next_ping = now + PING_INTERVAL;
+        }
+        true
+    }
+}
