@@ -17,10 +17,10 @@ services:
 
 rust-check:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 rust-test: services web/dist/index.html
-	$(CARGO) test --all-targets
+	$(CARGO) test --workspace --all-targets
 
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
