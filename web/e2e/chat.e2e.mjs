@@ -234,6 +234,65 @@ describe('Banter web client', { timeout: 240_000 }, () => {
     await screenshot(phoneDark.page, 'dark-phone-login');
   });
 
+  test('direct conversations and private rooms with invitations', async () => {
+    await alice.page.goto(server.base + '/');
+    await alice.page.getByRole('button', { name: 'Start a direct conversation' }).click();
+    const dm = alice.page.getByRole('dialog', { name: 'Start a direct conversation' });
+    await dm.getByLabel('Username').fill('nobody-here');
+    await dm.getByRole('button', { name: 'Start' }).click();
+    await dm.getByText('No such user.').waitFor();
+    await dm.getByLabel('Username').fill('bob');
+    await dm.getByRole('button', { name: 'Start' }).click();
+    await alice.page.getByRole('heading', { name: '@bob' }).waitFor();
+    await alice.page.getByLabel('Message @bob').fill('psst, bob');
+    await alice.page.getByLabel('Message @bob').press('Enter');
+    // Bob's client finds the new conversation when it looks at the room list again (on focus).
+    await bob.page.goto(server.base + '/');
+    const bobNav = bob.page.getByRole('navigation', { name: 'Rooms' });
+    await bobNav.getByRole('link', { name: /alice/ }).click();
+    await bob.page.getByRole('heading', { name: '@alice' }).waitFor();
+    await messageList(bob.page).getByText('psst, bob', { exact: true }).waitFor();
+
+    await alice.page.getByRole('button', { name: 'Create a private room' }).click();
+    const create = alice.page.getByRole('dialog', { name: 'Create a room' });
+    await create.getByLabel('Name').fill('secret-plans');
+    await create.getByLabel(/Private/).check();
+    await create.getByRole('button', { name: 'Create' }).click();
+    await alice.page.getByRole('heading', { name: /secret-plans/ }).waitFor();
+    await alice.page.getByRole('button', { name: /Members/ }).click();
+    const members = alice.page.getByRole('complementary', { name: 'Members' });
+    await members.getByLabel('Invite by username').fill('bob');
+    await members.getByRole('button', { name: 'Invite' }).click();
+    await members.getByText('bob', { exact: true }).waitFor();
+    await screenshot(alice.page, 'members');
+    await bob.page.reload();
+    await bobNav.getByRole('link', { name: /secret-plans/ }).waitFor();
+  });
+
+  test('server admins manage users and rooms', async () => {
+    const carol = await server.api('/auth/register/', {
+      method: 'POST',
+      body: { username: 'carol', email: 'carol@example.com', password: PASSWORD },
+    });
+    assert.equal(carol.user.is_admin, false);
+    server.cli('user', 'promote', 'alice');
+    await alice.page.goto(server.base + '/manage');
+    await alice.page.getByRole('heading', { name: 'Administration' }).waitFor();
+    await alice.page.getByLabel('Search users').fill('car');
+    await alice.page.getByRole('button', { name: 'Deactivate carol' }).click();
+    await alice.page.getByRole('button', { name: 'Reactivate carol' }).waitFor();
+    await assert.rejects(server.api('/auth/login/', { method: 'POST', body: { username: 'carol', password: PASSWORD } }));
+    await alice.page.getByRole('button', { name: 'Reactivate carol' }).click();
+    await alice.page.getByRole('button', { name: 'Deactivate carol' }).waitFor();
+    await alice.page.getByLabel('Search users').fill('');
+    await screenshot(alice.page, 'admin-users');
+    await alice.page.getByRole('tab', { name: 'Rooms' }).click();
+    alice.page.once('dialog', (d) => void d.accept());
+    await alice.page.getByRole('button', { name: 'Delete room history' }).click();
+    await waitUntil(async () => (await alice.page.getByRole('button', { name: 'Delete room history' }).count()) === 0, 'room to be deleted');
+    await screenshot(alice.page, 'admin-rooms');
+  });
+
   test('log out ends the session', async () => {
     await bob.page.getByRole('button', { name: 'Log out' }).click();
     await bob.page.getByRole('button', { name: 'Sign in' }).last().waitFor();

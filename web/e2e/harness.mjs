@@ -2,7 +2,7 @@
  * Browser-test plumbing: starts a real Banter server on a free port with a
  * fresh data directory, and opens Debian's Chromium through playwright-core.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -78,6 +78,18 @@ export class BanterServer {
     const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** Runs a management command (e.g. `user promote alice`) against this server's data. */
+  cli(...args) {
+    const r = spawnSync(BANTER_BIN, args, {
+      env: { ...process.env, DATA_DIR: this.dataDir, RUST_LOG: 'warn' },
+      encoding: 'utf8',
+      input: '',
+      timeout: 30_000,
+    });
+    if (r.status !== 0) throw new Error(`banter ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+    return r.stdout;
   }
 
   /** A JSON call to the server from the test itself. */

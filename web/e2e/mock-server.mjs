@@ -16,10 +16,6 @@ import { createServer } from 'node:http';
 import { extname, join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-if (process.argv[2] !== 'serve') {
-  console.error('usage: mock-server.mjs serve');
-  process.exit(2);
-}
 const [host, port] = (process.env.BIND ?? '127.0.0.1:8000').split(':');
 const dataDir = process.env.DATA_DIR ?? '.';
 const stateFile = join(dataDir, 'mock-state.json');
@@ -30,6 +26,18 @@ let db = existsSync(stateFile)
   ? JSON.parse(readFileSync(stateFile, 'utf8'))
   : { nextId: 1, users: [], rooms: [], members: [], messages: [], events: [], refresh: {}, reads: {} };
 const save = () => writeFileSync(stateFile, JSON.stringify(db));
+
+if (process.argv[2] === 'user' && process.argv[3] === 'promote') {
+  const u = db.users.find((x) => x.username === process.argv[4]);
+  if (!u) process.exit(1);
+  u.is_admin = true;
+  save();
+  process.exit(0);
+}
+if (process.argv[2] !== 'serve') {
+  console.error('usage: mock-server.mjs serve | user promote NAME');
+  process.exit(2);
+}
 const id = () => db.nextId++;
 
 // ---- tokens ------------------------------------------------------------------
@@ -106,7 +114,7 @@ function route(method, path, body, auth) {
     if (!/^[^@\s]+@[^@\s]+$/.test(body.email ?? '')) fields.email = 'is not a valid email address';
     if ((body.password ?? '').length < 8) fields.password = 'must be at least 8 characters';
     if (Object.keys(fields).length) return err(400, 'validation_failed', 'Some fields are invalid.', fields);
-    const u = { id: id(), username: body.username, email: body.email, password: body.password, is_admin: db.users.length === 0, is_active: true, created_at: now() };
+    const u = { id: id(), username: body.username, email: body.email, password: body.password, is_admin: false, is_active: true, created_at: now() };
     db.users.push(u);
     return ok(201, { ...pair(u), user: pubUser(u, true) });
   }

@@ -101,6 +101,17 @@ describe('ChatClient', () => {
     expect(chat.state.logs[1]!.messages.map((m) => m.seq)).toEqual([11, 12, 13]);
   });
 
+  it('subscribes rooms that appear in a later room list (invitations, direct messages)', async () => {
+    const rooms = [room(1)];
+    const { chat, live, ready, api } = setup(rooms);
+    await chat.start();
+    await ready();
+    api.rooms.mockResolvedValueOnce([room(1), room(5, { is_direct: true, name: 'alice,bob', last_seq: 3 })]);
+    live.sent = [];
+    await chat.loadRooms();
+    expect(live.sent).toEqual([{ type: 'subscribe', room_id: 5, after_seq: 3 }]);
+  });
+
   it('counts unread messages in rooms not being read, and applies read markers', async () => {
     const { chat, ready, frame } = setup([room(1), room(2)]);
     await chat.start();

@@ -143,6 +143,23 @@ export class ChatClient {
       if (active && !rooms[active.id] && !active.is_private) rooms[active.id] = active;
       return { ...s, rooms, roomsLoaded: true };
     });
+    this.syncSubscriptions();
+  }
+
+  /**
+   * Subscribes joined rooms not subscribed yet on this connection: rooms
+   * created, joined or entered by invitation since the last look.
+   */
+  private syncSubscriptions(): void {
+    const s = this.state;
+    for (const room of Object.values(s.rooms)) {
+      if ((room.joined || room.id === s.activeRoomId) && !this.subscribed.has(room.id)) this.subscribe(room.id, room.last_seq);
+    }
+  }
+
+  /** The signed-in user's own record changed (e.g. made an admin). */
+  setMe(me: User): void {
+    if (me.id === this.state.me.id) this.store.set({ me });
   }
 
   private upsertRoom(room: Room): void {
@@ -393,11 +410,8 @@ export class ChatClient {
     this.store.set((s) => ({ ...s, online: {}, typing: {} }));
     this.typingSent.clear();
     // Rooms may have appeared (invitations, direct messages) or vanished while away.
-    await this.loadRooms().catch(() => undefined);
+    await this.loadRooms().catch(() => this.syncSubscriptions());
     const s = this.state;
-    for (const room of Object.values(s.rooms)) {
-      if (room.joined || room.id === s.activeRoomId) this.subscribe(room.id, room.last_seq);
-    }
     // Sends that never got an ack are sent again; their client_id prevents doubles.
     for (const [roomId, log] of Object.entries(s.logs)) {
       for (const p of log.pending) {

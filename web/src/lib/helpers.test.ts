@@ -95,7 +95,9 @@ describe('windowing', () => {
 describe('routes', () => {
   it('round-trips', () => {
     expect(parseRoute('/rooms/42')).toEqual({ name: 'room', roomId: 42 });
-    expect(parseRoute('/admin/')).toEqual({ name: 'admin' });
+    expect(parseRoute('/manage/')).toEqual({ name: 'admin' });
+    expect(parseRoute('/admin')).toEqual({ name: 'home' });
+    expect(routePath({ name: 'admin' })).toBe('/manage');
     expect(parseRoute('/whatever')).toEqual({ name: 'home' });
     expect(routePath({ name: 'room', roomId: 7 })).toBe('/rooms/7');
   });

@@ -9,6 +9,8 @@ import { ChatContext, NavigateContext, useChat, useChatClient } from './context'
 import { useMediaQuery } from './useMediaQuery';
 import { useRoute } from './useRoute';
 
+const ROOM_LIST_POLL_MS = 30_000;
+
 // Only admins ever open it, so it is not part of the initial download.
 const AdminPage = lazy(() => import('../admin/AdminPage'));
 
@@ -35,10 +37,30 @@ export function ChatApp() {
     void chat.start();
     const online = () => chat.networkOnline();
     window.addEventListener('online', online);
+    // The contract has no event for "you were added to a room", so new
+    // direct conversations and invitations are found by looking again.
+    let lastLook = Date.now();
+    const look = () => {
+      if (document.visibilityState !== 'visible' || Date.now() - lastLook < 5_000) return;
+      lastLook = Date.now();
+      chat.loadRooms().catch(() => undefined);
+    };
+    const poll = setInterval(look, ROOM_LIST_POLL_MS);
+    window.addEventListener('focus', look);
+    document.addEventListener('visibilitychange', look);
     // Refresh the own user (admin flag may have changed) without blocking the start.
-    api.me().then((u) => session.setUser(u), () => undefined);
+    api.me().then(
+      (u) => {
+        session.setUser(u);
+        chat.setMe(u);
+      },
+      () => undefined,
+    );
     return () => {
       window.removeEventListener('online', online);
+      window.removeEventListener('focus', look);
+      document.removeEventListener('visibilitychange', look);
+      clearInterval(poll);
       chat.stop();
     };
   }, [chat]);

@@ -61,7 +61,7 @@ export function Sidebar({ me, onNavigate, onClose }: SidebarProps) {
         </span>
         {me.is_admin && (
           <a
-            href="/admin"
+            href="/manage"
             onClick={(e) => {
               e.preventDefault();
               onNavigate({ name: 'admin' });
