@@ -1,0 +1,826 @@
+//! The storage contract: the same tests, calling `Store` methods directly, against
+//! `SqliteStore` and `PostgresStore` (both through `banter::store::connect`).
+
+mod common;
+
+use std::sync::Arc;
+
+use banter::domain::event::{EventKind, RoomEvent};
+use banter::domain::model::{Message, Role};
+use banter::domain::time::Timestamp;
+use banter::store::{
+    DeleteOutcome, NewMessage, NewRefreshToken, NewRoom, NewUser, Page, PostOutcome, RotateOutcome,
+    Store, StoreError, UserRecord,
+};
+
+type S = Arc<dyn Store>;
+
+/// Runs each `async fn name(store: Arc<dyn Store>)` on a fresh SQLite file and on a fresh
+/// PostgreSQL database.
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+                    let store = banter::store::connect(&url).await.expect("sqlite store");
+                    super::$name(store).await;
+                    drop(dir);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let url = crate::common::fresh_postgres_database().await;
+                    let store = banter::store::connect(&url).await.expect("postgres store");
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+fn new_user(username: &str) -> NewUser {
+    NewUser {
+        username: username.to_owned(),
+        username_key: username.to_ascii_lowercase(),
+        email: format!("{username}@Example.com"),
+        email_key: format!("{}@example.com", username.to_ascii_lowercase()),
+        password_hash: "not-a-real-hash".into(),
+        is_admin: false,
+        now: now(),
+    }
+}
+
+async fn user(store: &S, username: &str) -> UserRecord {
+    store
+        .create_user(new_user(username))
+        .await
+        .expect("create user")
+}
+
+async fn room(store: &S, owner: &UserRecord, name: &str, is_private: bool) -> i64 {
+    store
+        .create_room(NewRoom {
+            name: name.to_owned(),
+            name_key: name.to_lowercase(),
+            topic: String::new(),
+            is_private,
+            owner_id: owner.id,
+            now: now(),
+        })
+        .await
+        .expect("create room")
+        .id
+}
+
+fn message(
+    room_id: i64,
+    author: &UserRecord,
+    content: &str,
+    client_id: Option<&str>,
+    join: bool,
+) -> NewMessage {
+    NewMessage {
+        room_id,
+        author_id: author.id,
+        content: content.to_owned(),
+        client_id: client_id.map(str::to_owned),
+        join,
+        now: now(),
+    }
+}
+
+async fn post(store: &S, room_id: i64, author: &UserRecord, content: &str) -> Message {
+    match store
+        .post_message(message(room_id, author, content, None, false))
+        .await
+        .expect("post")
+    {
+        PostOutcome::Created { message, .. } => message,
+        other => panic!("expected a new message: {other:?}"),
+    }
+}
+
+async fn last_seq(store: &S, room_id: i64) -> i64 {
+    store.room(room_id).await.unwrap().expect("room").last_seq
+}
+
+fn token(user_id: i64, family: &str, hash: &str, expires_at: Timestamp) -> NewRefreshToken {
+    NewRefreshToken {
+        user_id,
+        family_id: family.to_owned(),
+        token_hash: hash.to_owned(),
+        expires_at,
+        now: now(),
+    }
+}
+
+async fn users_are_unique_by_key(store: S) {
+    let ann = user(&store, "Ann").await;
+    assert_eq!(ann.username, "Ann");
+    assert_eq!(ann.email, "Ann@Example.com");
+    assert!(ann.is_active && !ann.is_admin);
+    let mut same_name = new_user("ANN");
+    same_name.email_key = "other@example.com".into();
+    match store.create_user(same_name).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains("username"), "{what}"),
+        other => panic!("expected a username conflict: {other:?}"),
+    }
+    let mut same_email = new_user("bob");
+    same_email.email_key = "ann@example.com".into();
+    match store.create_user(same_email).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains("email"), "{what}"),
+        other => panic!("expected an email conflict: {other:?}"),
+    }
+    let found = store.user_by_username("ann".into()).await.unwrap().unwrap();
+    assert_eq!(found, ann);
+    assert_eq!(store.user_by_id(ann.id).await.unwrap().unwrap(), ann);
+    assert!(
+        store
+            .user_by_username("bob".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_by_id(ann.id + 1000).await.unwrap().is_none());
+    let bob = user(&store, "bob").await;
+    let all = store.list_users(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|u| u.id).collect::<Vec<_>>(),
+        [ann.id, bob.id]
+    );
+    let some = store.list_users(Some("AN".into())).await.unwrap();
+    assert_eq!(some.iter().map(|u| u.id).collect::<Vec<_>>(), [ann.id]);
+    let changed = store
+        .set_user_flags(bob.id, Some(false), Some(true), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!changed.is_active && changed.is_admin);
+    let unchanged = store
+        .set_user_flags(bob.id, None, None, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!unchanged.is_active && unchanged.is_admin);
+    assert!(
+        store
+            .set_user_flags(9999, Some(true), None, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn refresh_rotation_outcomes(store: S) {
+    let ann = user(&store, "ann").await;
+    let later = now().plus_millis(3_600_000);
+    store
+        .insert_refresh_token(token(ann.id, "f1", "h1", later))
+        .await
+        .unwrap();
+    let rotate = |hash: &'static str, next: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .rotate_refresh_token(hash.into(), next.into(), later, now())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        rotate("h1", "h2").await,
+        RotateOutcome::Rotated { user_id: ann.id }
+    );
+    assert_eq!(
+        rotate("h2", "h3").await,
+        RotateOutcome::Rotated { user_id: ann.id }
+    );
+    assert_eq!(rotate("nope", "h4").await, RotateOutcome::Unknown);
+    // h1 again: reuse, and the family (h3 included) is revoked.
+    assert_eq!(rotate("h1", "h5").await, RotateOutcome::Reused);
+    assert_eq!(rotate("h3", "h6").await, RotateOutcome::Reused);
+    // Another family is untouched; an expired token is Expired.
+    store
+        .insert_refresh_token(token(ann.id, "f2", "g1", later))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(token(ann.id, "f3", "old", now().plus_millis(-1000)))
+        .await
+        .unwrap();
+    assert_eq!(rotate("old", "old2").await, RotateOutcome::Expired);
+    assert_eq!(
+        rotate("g1", "g2").await,
+        RotateOutcome::Rotated { user_id: ann.id }
+    );
+    // Logout revokes the family.
+    assert!(
+        store
+            .revoke_refresh_family("g2".into(), now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_refresh_family("unknown".into(), now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(rotate("g2", "g3").await, RotateOutcome::Reused);
+    // Deactivation revokes every token of the user.
+    store
+        .insert_refresh_token(token(ann.id, "f4", "k1", later))
+        .await
+        .unwrap();
+    store
+        .set_user_flags(ann.id, Some(false), None, now())
+        .await
+        .unwrap();
+    assert_eq!(rotate("k1", "k2").await, RotateOutcome::Reused);
+}
+
+async fn rooms_and_their_names(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let info = store
+        .create_room(NewRoom {
+            name: "General".into(),
+            name_key: "general".into(),
+            topic: "talk".into(),
+            is_private: false,
+            owner_id: ann.id,
+            now: now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(info.name, "General");
+    assert_eq!(info.topic, "talk");
+    assert_eq!(info.member_count, 1);
+    assert_eq!(info.last_seq, 0);
+    assert!(!info.is_private && !info.is_direct);
+    let dup = store
+        .create_room(NewRoom {
+            name: "GENERAL".into(),
+            name_key: "general".into(),
+            topic: String::new(),
+            is_private: true,
+            owner_id: bob.id,
+            now: now(),
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let (_, membership) = store
+        .room_with_membership(info.id, ann.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let membership = membership.expect("the creator is a member");
+    assert_eq!(membership.role, Role::Owner);
+    assert_eq!(membership.last_read_seq, 0);
+    let (_, none) = store
+        .room_with_membership(info.id, bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(none.is_none());
+    assert!(
+        store
+            .room_with_membership(9999, ann.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let private = room(&store, &ann, "secret", true).await;
+    let bobs = room(&store, &bob, "bobs", true).await;
+    let visible = |rooms: Vec<banter::domain::model::Room>| {
+        rooms.iter().map(|r| r.info.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        visible(store.rooms_for_user(ann.id).await.unwrap()),
+        [info.id, private]
+    );
+    assert_eq!(
+        visible(store.rooms_for_user(bob.id).await.unwrap()),
+        [info.id, bobs]
+    );
+    let all: Vec<i64> = store
+        .all_rooms()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(all, [info.id, private, bobs]);
+
+    // Renames: a conflict, then a rename that is an event.
+    let conflict = store
+        .update_room(
+            info.id,
+            Some(("Secret".into(), "secret".into())),
+            None,
+            now(),
+        )
+        .await;
+    assert!(
+        matches!(conflict, Err(StoreError::Conflict(_))),
+        "{conflict:?}"
+    );
+    let event = store
+        .update_room(
+            info.id,
+            Some(("Lobby".into(), "lobby".into())),
+            Some("new".into()),
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.seq, 1);
+    match &event.kind {
+        EventKind::RoomUpdated { room } => {
+            assert_eq!(room.name, "Lobby");
+            assert_eq!(room.topic, "new");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        store
+            .update_room(9999, None, Some("x".into()), now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Direct rooms: created once, found from either side.
+    let (direct, created) = store
+        .find_or_create_direct(ann.id, bob.id, "ann,bob".into(), now())
+        .await
+        .unwrap();
+    assert!(created && direct.is_direct && direct.is_private);
+    assert_eq!(direct.member_count, 2);
+    let (again, created) = store
+        .find_or_create_direct(bob.id, ann.id, "ann,bob".into(), now())
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.id, direct.id);
+}
+
+async fn membership_and_ownership_passing(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let carl = user(&store, "carl").await;
+    let dave = user(&store, "dave").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    for (i, member) in [&bob, &carl, &dave].into_iter().enumerate() {
+        let event = store
+            .add_member(room_id, member.id, Role::Member, now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.seq, i as i64 + 1);
+        assert!(matches!(&event.kind, EventKind::MemberJoined { user } if user.id == member.id));
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    assert!(
+        store
+            .add_member(room_id, bob.id, Role::Member, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.room(room_id).await.unwrap().unwrap().member_count, 4);
+    let names = |members: Vec<banter::domain::model::Member>| {
+        members
+            .into_iter()
+            .map(|m| (m.user.username, m.role))
+            .collect::<Vec<_>>()
+    };
+    // carl (joined after bob) becomes admin; when ann leaves, carl owns the room.
+    let changed = store
+        .set_member_role(room_id, carl.id, Role::Admin)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.role, Role::Admin);
+    assert!(
+        store
+            .set_member_role(room_id, 9999, Role::Admin)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let left = store
+        .remove_member(room_id, ann.id, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(left.seq, 4);
+    assert!(matches!(&left.kind, EventKind::MemberLeft { user } if user.id == ann.id));
+    assert_eq!(
+        names(store.members(room_id).await.unwrap()),
+        [
+            ("bob".into(), Role::Member),
+            ("carl".into(), Role::Owner),
+            ("dave".into(), Role::Member)
+        ]
+    );
+    // Without admins, the oldest member.
+    store
+        .remove_member(room_id, carl.id, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        names(store.members(room_id).await.unwrap()),
+        [("bob".into(), Role::Owner), ("dave".into(), Role::Member)]
+    );
+    assert!(
+        store
+            .remove_member(room_id, ann.id, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.member(room_id, dave.id).await.unwrap().unwrap().role,
+        Role::Member
+    );
+    assert!(store.member(room_id, ann.id).await.unwrap().is_none());
+    let info = store.room(room_id).await.unwrap().unwrap();
+    assert_eq!(info.member_count, 2);
+    assert_eq!(info.last_seq, 5);
+}
+
+async fn events_are_rebuilt_in_order(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    let first = post(&store, room_id, &ann, "hello").await; // 1
+    assert_eq!(first.seq, 1);
+    store
+        .add_member(room_id, bob.id, Role::Member, now())
+        .await
+        .unwrap(); // 2
+    let edited = store
+        .edit_message(room_id, first.id, "hello!".into(), now())
+        .await
+        .unwrap()
+        .unwrap(); // 3
+    assert_eq!(edited.seq, 3);
+    match &edited.kind {
+        EventKind::MessageEdited { message } => {
+            assert_eq!(message.seq, 1, "the message keeps its seq");
+            assert_eq!(message.content, "hello!");
+            assert!(message.edited_at.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    let deleted = store
+        .delete_message(room_id, first.id, now())
+        .await
+        .unwrap(); // 4
+    match deleted {
+        DeleteOutcome::Deleted(RoomEvent {
+            seq,
+            kind: EventKind::MessageDeleted { message },
+            ..
+        }) => {
+            assert_eq!(seq, 4);
+            assert!(message.deleted);
+            assert_eq!(message.content, "");
+            assert_eq!(message.id, first.id);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store
+            .delete_message(room_id, first.id, now())
+            .await
+            .unwrap(),
+        DeleteOutcome::AlreadyDeleted
+    );
+    assert_eq!(
+        store.delete_message(room_id, 9999, now()).await.unwrap(),
+        DeleteOutcome::NotFound
+    );
+    assert!(
+        store
+            .edit_message(room_id, first.id, "again".into(), now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.remove_member(room_id, bob.id, now()).await.unwrap(); // 5
+    store
+        .update_room(room_id, None, Some("topic".into()), now())
+        .await
+        .unwrap(); // 6
+    let events = store.events_after(room_id, 0, 100).await.unwrap();
+    let kinds: Vec<(i64, &str)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.room_id, room_id);
+            let name = match &e.kind {
+                EventKind::Message { .. } => "message",
+                EventKind::MemberJoined { .. } => "member_joined",
+                EventKind::MessageEdited { .. } => "message_edited",
+                EventKind::MessageDeleted { .. } => "message_deleted",
+                EventKind::MemberLeft { .. } => "member_left",
+                EventKind::RoomUpdated { .. } => "room_updated",
+                EventKind::RoomDeleted {} => "room_deleted",
+            };
+            (e.seq, name)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, "message"),
+            (2, "member_joined"),
+            (3, "message_edited"),
+            (4, "message_deleted"),
+            (5, "member_left"),
+            (6, "room_updated"),
+        ]
+    );
+    // Messages as they are now (the tombstone), users as they are.
+    match &events[0].kind {
+        EventKind::Message { message } => assert!(message.deleted && message.content.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    match &events[1].kind {
+        EventKind::MemberJoined { user } => assert_eq!(user.id, bob.id),
+        other => panic!("{other:?}"),
+    }
+    match &events[5].kind {
+        EventKind::RoomUpdated { room } => assert_eq!(room.topic, "topic"),
+        other => panic!("{other:?}"),
+    }
+    let tail: Vec<i64> = store
+        .events_after(room_id, 3, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(tail, [4, 5]);
+    assert!(store.events_after(room_id, 6, 10).await.unwrap().is_empty());
+    assert!(store.events_after(9999, 0, 10).await.unwrap().is_empty());
+}
+
+async fn posting_joins_and_is_idempotent_by_client_id(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    // bob posts with join: member_joined, then the message.
+    let outcome = store
+        .post_message(message(room_id, &bob, "hi", Some("c1"), true))
+        .await
+        .unwrap();
+    let PostOutcome::Created {
+        message: first,
+        events,
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(events.len(), 2);
+    assert!(matches!(&events[0].kind, EventKind::MemberJoined { user } if user.id == bob.id));
+    assert_eq!(events[0].seq, 1);
+    assert!(matches!(&events[1].kind, EventKind::Message { message } if message.id == first.id));
+    assert_eq!(events[1].seq, 2);
+    assert_eq!(first.seq, 2);
+    assert_eq!(first.client_id.as_deref(), Some("c1"));
+    // The author's read marker moved to their message.
+    let (_, membership) = store
+        .room_with_membership(room_id, bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(membership.unwrap().last_read_seq, 2);
+    // The same client_id again: nothing stored, the original answered.
+    let again = store
+        .post_message(message(room_id, &bob, "hi again", Some("c1"), true))
+        .await
+        .unwrap();
+    assert_eq!(again, PostOutcome::Existing(first.clone()));
+    assert_eq!(last_seq(&store, room_id).await, 2);
+    // Another author's c1 is a different message; a member's post joins nobody.
+    let outcome = store
+        .post_message(message(room_id, &ann, "mine", Some("c1"), true))
+        .await
+        .unwrap();
+    let PostOutcome::Created {
+        message: other,
+        events,
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_ne!(other.id, first.id);
+    assert_eq!(events.len(), 1);
+    assert_eq!(other.seq, 3);
+    assert_eq!(
+        store.message(room_id, first.id).await.unwrap().unwrap(),
+        first
+    );
+    assert!(
+        store
+            .message(room_id + 1, first.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn message_pages_are_ascending(store: S) {
+    let ann = user(&store, "ann").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    for i in 1..=10 {
+        post(&store, room_id, &ann, &format!("m{i}")).await;
+    }
+    let page = |page: Page, limit: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .messages_page(room_id, page, limit)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.seq)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(Page::Newest, 3).await, [8, 9, 10]);
+    assert_eq!(page(Page::Newest, 50).await, (1..=10).collect::<Vec<_>>());
+    assert_eq!(page(Page::Before(4), 2).await, [2, 3]);
+    assert_eq!(page(Page::Before(3), 10).await, [1, 2]);
+    assert_eq!(page(Page::Before(1), 10).await, Vec::<i64>::new());
+    assert_eq!(page(Page::After(7), 10).await, [8, 9, 10]);
+    assert_eq!(page(Page::After(0), 2).await, [1, 2]);
+    assert_eq!(page(Page::After(10), 5).await, Vec::<i64>::new());
+    let contents: Vec<String> = store
+        .messages_page(room_id, Page::After(0), 3)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(contents, ["m1", "m2", "m3"]);
+}
+
+async fn unread_counts_and_read_markers(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    store
+        .add_member(room_id, bob.id, Role::Member, now())
+        .await
+        .unwrap(); // seq 1
+    let mut last = None;
+    for i in 0..1003 {
+        last = Some(post(&store, room_id, &ann, &format!("m{i}")).await); // seq 2..=1004
+    }
+    post(&store, room_id, &bob, "bob's own").await; // 1005
+    assert_eq!(last_seq(&store, room_id).await, 1005);
+    assert_eq!(
+        store.unread_count(room_id, bob.id, 0).await.unwrap(),
+        1000,
+        "capped"
+    );
+    assert_eq!(store.unread_count(room_id, bob.id, 4).await.unwrap(), 1000);
+    assert_eq!(store.unread_count(room_id, bob.id, 5).await.unwrap(), 999);
+    // Deleted messages and one's own do not count.
+    let last = last.unwrap();
+    store.delete_message(room_id, last.id, now()).await.unwrap();
+    assert_eq!(store.unread_count(room_id, bob.id, 5).await.unwrap(), 998);
+    assert_eq!(store.unread_count(room_id, bob.id, 1003).await.unwrap(), 0);
+    // For ann, only bob's one message counts.
+    assert_eq!(store.unread_count(room_id, ann.id, 0).await.unwrap(), 1);
+    assert_eq!(store.unread_count(room_id, ann.id, 1005).await.unwrap(), 0);
+    // Read markers move forward only.
+    assert!(
+        !store.mark_read(room_id, bob.id, 1000).await.unwrap(),
+        "bob's post moved it to 1005"
+    );
+    let fresh = user(&store, "carl").await;
+    store
+        .add_member(room_id, fresh.id, Role::Member, now())
+        .await
+        .unwrap();
+    assert!(store.mark_read(room_id, fresh.id, 10).await.unwrap());
+    assert!(!store.mark_read(room_id, fresh.id, 5).await.unwrap());
+    assert!(!store.mark_read(room_id, fresh.id, 10).await.unwrap());
+    assert!(store.mark_read(room_id, fresh.id, 11).await.unwrap());
+    let (_, membership) = store
+        .room_with_membership(room_id, fresh.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(membership.unwrap().last_read_seq, 11);
+    assert!(
+        !store.mark_read(room_id, 9999, 20).await.unwrap(),
+        "not a member"
+    );
+    // The list carries the same read state.
+    let listed = store.rooms_for_user(fresh.id).await.unwrap();
+    assert_eq!(listed[0].last_read_seq, 11);
+    // ann's seqs 12..=1003 (1004 was deleted) and bob's 1005.
+    assert_eq!(listed[0].unread_count, 993);
+}
+
+async fn seq_is_gapless_under_concurrent_writers(store: S) {
+    let ann = user(&store, "ann").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    let mut writers = vec![ann];
+    for name in ["bob", "carl", "dave", "eve"] {
+        writers.push(user(&store, name).await);
+    }
+    let mut tasks = Vec::new();
+    for writer in &writers {
+        for i in 0..20 {
+            let store = store.clone();
+            let new = message(
+                room_id,
+                writer,
+                &format!("{} {i}", writer.username),
+                None,
+                true,
+            );
+            tasks.push(tokio::spawn(async move {
+                store.post_message(new).await.unwrap()
+            }));
+        }
+    }
+    let mut message_seqs = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            PostOutcome::Created { message, events } => {
+                assert_eq!(events.last().unwrap().seq, message.seq);
+                message_seqs.push(message.seq);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // 100 messages and 4 joins: seqs 1..=104, each once.
+    let events = store.events_after(room_id, 0, 1000).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=104).collect::<Vec<_>>());
+    let joins = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::MemberJoined { .. }))
+        .count();
+    assert_eq!(joins, 4);
+    message_seqs.sort_unstable();
+    message_seqs.dedup();
+    assert_eq!(message_seqs.len(), 100);
+    let info = store.room(room_id).await.unwrap().unwrap();
+    assert_eq!(info.last_seq, 104);
+    assert_eq!(info.member_count, 5);
+}
+
+async fn delete_room_returns_the_next_seq(store: S) {
+    let ann = user(&store, "ann").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    post(&store, room_id, &ann, "one").await;
+    post(&store, room_id, &ann, "two").await;
+    assert_eq!(store.delete_room(room_id).await.unwrap(), Some(3));
+    assert!(store.room(room_id).await.unwrap().is_none());
+    assert!(
+        store
+            .messages_page(room_id, Page::Newest, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.delete_room(room_id).await.unwrap(), None);
+    // The name is free again.
+    room(&store, &ann, "ROOM", false).await;
+    let empty = room(&store, &ann, "empty", false).await;
+    assert_eq!(store.delete_room(empty).await.unwrap(), Some(1));
+}
+
+store_suite!(
+    users_are_unique_by_key,
+    refresh_rotation_outcomes,
+    rooms_and_their_names,
+    membership_and_ownership_passing,
+    events_are_rebuilt_in_order,
+    posting_joins_and_is_idempotent_by_client_id,
+    message_pages_are_ascending,
+    unread_counts_and_read_markers,
+    seq_is_gapless_under_concurrent_writers,
+    delete_room_returns_the_next_seq,
+);
