@@ -49,7 +49,13 @@ export const MessageRow = memo(function MessageRow({ message, header, mine, canD
   }
 
   return (
-    <div className={`group relative px-4 hover:bg-surface ${header ? 'pt-2' : ''} pb-0.5`} data-seq={message.seq} data-testid="message">
+    // tabIndex -1: a tap focuses the row, which reveals its actions on touch screens.
+    <div
+      tabIndex={-1}
+      className={`group relative px-4 outline-none hover:bg-surface focus-within:bg-surface ${header ? 'pt-2' : ''} pb-0.5`}
+      data-seq={message.seq}
+      data-testid="message"
+    >
       {header && (
         <div className="flex items-baseline gap-2">
           <span className="font-semibold">{message.author.username}</span>
@@ -89,7 +95,7 @@ export const MessageRow = memo(function MessageRow({ message, header, mine, canD
         </div>
       )}
       {!message.deleted && !editing && (mine || canDelete) && (
-        <div className="absolute right-3 top-0 flex gap-1 rounded-md border border-line bg-bg opacity-0 shadow-sm group-hover:opacity-100 focus-within:opacity-100 [@media(hover:none)]:opacity-100">
+        <div className="pointer-events-none absolute -top-3 right-3 z-10 flex gap-1 rounded-md border border-line bg-bg opacity-0 shadow-sm group-focus-within:pointer-events-auto group-focus-within:opacity-100 group-hover:pointer-events-auto group-hover:opacity-100">
           {mine && (
             <button
               type="button"

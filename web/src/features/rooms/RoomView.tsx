@@ -6,6 +6,7 @@ import { Composer } from '../composer/Composer';
 import { MessageList } from '../messages/MessageList';
 import { TypingIndicator } from '../presence/TypingIndicator';
 import { Button } from '../ui/Button';
+import { LockIcon } from '../ui/LockIcon';
 import { MembersPanel } from './MembersPanel';
 
 export function RoomView({ roomId }: { roomId: number }) {
@@ -47,7 +48,12 @@ export function RoomView({ roomId }: { roomId: number }) {
         <header className="flex items-center gap-3 border-b border-line px-4 py-2">
           <div className="min-w-0 flex-1">
             <h1 className="truncate text-lg font-semibold">
-              {room.is_private && !room.is_direct && <span aria-label="private">🔒 </span>}
+              {room.is_private && !room.is_direct && (
+                <span title="Private room">
+                  <LockIcon className="mr-1 align-baseline text-muted" />
+                  <span className="sr-only">Private room </span>
+                </span>
+              )}
               {display}
             </h1>
             {room.topic && <p className="truncate text-sm text-muted">{room.topic}</p>}

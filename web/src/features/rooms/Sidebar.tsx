@@ -5,6 +5,7 @@ import type { Room, User } from '../../lib/types';
 import { api } from '../../services';
 import { useChat } from '../app/context';
 import { PresenceDot } from '../presence/PresenceDot';
+import { LockIcon } from '../ui/LockIcon';
 import { BrowseRoomsDialog, CreateRoomDialog, DirectDialog } from './RoomDialogs';
 
 type Open = 'browse' | 'create' | 'direct' | null;
@@ -128,7 +129,13 @@ function RoomLink({ room, me, active, onOpen }: { room: Room; me: User; active: 
           active ? 'bg-surface-2 font-semibold' : unread > 0 ? 'font-semibold' : ''
         }`}
       >
-        {room.is_direct ? <PresenceDot online={otherOnline} /> : <span aria-hidden="true" className="w-2.5 text-muted">{room.is_private ? '🔒' : '#'}</span>}
+        {room.is_direct ? (
+          <PresenceDot online={otherOnline} />
+        ) : (
+          <span aria-hidden="true" className="w-2.5 text-muted">
+            {room.is_private ? <LockIcon /> : '#'}
+          </span>
+        )}
         <span className="min-w-0 flex-1 truncate">{title}</span>
         {unread > 0 && (
           <span className="rounded-full bg-accent px-1.5 text-xs font-semibold text-accent-fg" data-testid="unread">
