@@ -41,8 +41,8 @@ impl Service {
         let found = self.room_access(caller, room_id).await?;
         let mode = found.access.post()?;
         let outcome = self
-            .store
-            .post_message(NewMessage {
+            .writer
+            .post(NewMessage {
                 room_id,
                 author_id: caller.id,
                 content: body.as_str().to_owned(),

@@ -17,6 +17,7 @@ mod limiter;
 mod messages;
 mod realtime;
 mod rooms;
+mod writer;
 
 pub use auth::{AuthConfig, Session};
 pub use messages::PostResult;
@@ -94,14 +95,18 @@ pub struct Service {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     auth: auth::Auth,
+    writer: writer::MessageWriter,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, auth: AuthConfig) -> Self {
+        let writer =
+            writer::MessageWriter::start(store.clone(), bus.clone(), store.write_concurrency());
         Self {
             store,
             bus,
             auth: auth::Auth::new(auth),
+            writer,
         }
     }
 

@@ -24,7 +24,7 @@ pub mod sqlite;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken; the text names the constraint.
     #[error("conflict on {0}")]
@@ -213,6 +213,9 @@ pub enum Page {
 /// subscribers see returns the [`RoomEvent`]s it stored, each with the room's next seq,
 /// assigned in the same transaction.
 pub trait Store: Send + Sync + 'static {
+    /// How many write transactions can usefully run at once (1 for SQLite's single writer).
+    fn write_concurrency(&self) -> usize;
+
     /// Answers when the database can serve a query.
     fn ping(&self) -> StoreFuture<'_, ()>;
 
@@ -311,9 +314,22 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the read marker forward to `seq` (never back). True when it moved.
     fn mark_read(&self, room_id: i64, user_id: i64, seq: i64) -> StoreFuture<'_, bool>;
 
-    /// Stores a message (idempotent per author and `client_id`) and moves the author's
-    /// read marker to it.
-    fn post_message(&self, new: NewMessage) -> StoreFuture<'_, PostOutcome>;
+    /// Stores messages in order, in as few transactions as possible (one, unless one of
+    /// them fails), each idempotent per author and `client_id`, each moving its author's
+    /// read marker. The outer error means none was stored.
+    fn post_messages(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> StoreFuture<'_, Vec<StoreResult<PostOutcome>>>;
+    /// Stores one message (see [`Store::post_messages`]).
+    fn post_message(&self, new: NewMessage) -> StoreFuture<'_, PostOutcome> {
+        Box::pin(async move {
+            self.post_messages(vec![new])
+                .await?
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Other("a batch of one gave no result".into())))
+        })
+    }
     fn message(&self, room_id: i64, message_id: i64) -> StoreFuture<'_, Option<Message>>;
     /// Replaces a live message's content; `None` if there is no such live message.
     fn edit_message(

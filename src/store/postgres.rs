@@ -30,6 +30,10 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    fn write_concurrency(&self) -> usize {
+        4
+    }
+
     fn writer(&self) -> &PgPool {
         &self.pool
     }

@@ -119,6 +119,80 @@ macro_rules! sql_store {
                 Ok(row.map(Into::into))
             }
 
+            /// Stores one message inside `tx`: joins the author first when asked, takes the
+            /// room's next seq, appends the event and moves the author's read marker.
+            async fn post_in_tx(tx: &mut Tx, new: &NewMessage) -> StoreResult<PostOutcome> {
+                if let Some(client_id) = &new.client_id {
+                    let sql = format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.author_id = $1 AND m.client_id = $2"
+                    );
+                    let existing: Option<MessageRow> =
+                        sqlx::query_as(&sql).bind(new.author_id).bind(client_id).fetch_optional(&mut **tx).await?;
+                    if let Some(existing) = existing {
+                        return Ok(PostOutcome::Existing(existing.into()));
+                    }
+                }
+                let mut events = Vec::with_capacity(2);
+                if new.join {
+                    if let Some(joined) = Self::add_member_in_tx(tx, new.room_id, new.author_id, Role::Member, new.now).await? {
+                        events.push(joined);
+                    }
+                }
+                let seq = Self::next_seq(tx, new.room_id).await?;
+                let message_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) \
+                     VALUES ($1, $2, $3, $4, $5, $6, FALSE) RETURNING id",
+                )
+                .bind(new.room_id)
+                .bind(seq)
+                .bind(new.author_id)
+                .bind(&new.content)
+                .bind(&new.client_id)
+                .bind(new.now.millis())
+                .fetch_one(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) \
+                     VALUES ($1, $2, 'message', $3, NULL, $4)",
+                )
+                .bind(new.room_id)
+                .bind(seq)
+                .bind(message_id)
+                .bind(new.now.millis())
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query("UPDATE room_members SET last_read_seq = $3 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3")
+                    .bind(new.room_id)
+                    .bind(new.author_id)
+                    .bind(seq)
+                    .execute(&mut **tx)
+                    .await?;
+                let message = Self::message_in_tx(tx, message_id).await?;
+                events.push(RoomEvent { room_id: new.room_id, seq, kind: EventKind::Message { message: message.clone() } });
+                Ok(PostOutcome::Created { message, events })
+            }
+
+            /// Stores one message in its own transaction. A `client_id` that raced in from
+            /// another connection answers with that connection's message.
+            async fn post_alone(&self, new: &NewMessage) -> StoreResult<PostOutcome> {
+                let mut tx = self.writer().begin().await?;
+                match Self::post_in_tx(&mut tx, new).await {
+                    Ok(outcome) => {
+                        tx.commit().await?;
+                        Ok(outcome)
+                    }
+                    Err(StoreError::Conflict(what)) if new.client_id.is_some() => {
+                        tx.rollback().await?;
+                        let client_id = new.client_id.as_deref().unwrap_or_default();
+                        match self.message_by_client_id(new.author_id, client_id).await? {
+                            Some(existing) => Ok(PostOutcome::Existing(existing)),
+                            None => Err(StoreError::Conflict(what)),
+                        }
+                    }
+                    Err(other) => Err(other),
+                }
+            }
+
             /// Adds a member inside a transaction; `None` if they already were one.
             async fn add_member_in_tx(
                 tx: &mut Tx,
@@ -152,6 +226,10 @@ macro_rules! sql_store {
         }
 
         impl Store for $store {
+            fn write_concurrency(&self) -> usize {
+                <$store>::write_concurrency(self)
+            }
+
             fn ping(&self) -> StoreFuture<'_, ()> {
                 Box::pin(async move {
                     sqlx::query("SELECT 1").execute(self.reader()).await?;
@@ -688,74 +766,31 @@ macro_rules! sql_store {
                 })
             }
 
-            fn post_message(&self, new: NewMessage) -> StoreFuture<'_, PostOutcome> {
+            fn post_messages(&self, batch: Vec<NewMessage>) -> StoreFuture<'_, Vec<StoreResult<PostOutcome>>> {
                 Box::pin(async move {
-                    let _timer = QueryTimer::start("post_message");
-                    if let Some(client_id) = &new.client_id {
-                        if let Some(existing) = self.message_by_client_id(new.author_id, client_id).await? {
-                            return Ok(PostOutcome::Existing(existing));
-                        }
-                    }
+                    let _timer = QueryTimer::start("post_messages");
+                    metrics::histogram!("banter_send_batch_size").record(batch.len() as f64);
+                    // One transaction (one commit, one fsync) for the whole batch. If any
+                    // message fails, none is kept and each is stored on its own, so one bad
+                    // message never costs the others theirs.
                     let mut tx = self.writer().begin().await?;
-                    let mut events = Vec::with_capacity(2);
-                    if new.join {
-                        if let Some(joined) =
-                            Self::add_member_in_tx(&mut tx, new.room_id, new.author_id, Role::Member, new.now).await?
-                        {
-                            events.push(joined);
+                    let mut outcomes = Vec::with_capacity(batch.len());
+                    for new in &batch {
+                        match Self::post_in_tx(&mut tx, new).await {
+                            Ok(outcome) => outcomes.push(outcome),
+                            Err(_) => break,
                         }
                     }
-                    let seq = Self::next_seq(&mut tx, new.room_id).await?;
-                    let inserted: StoreResult<i64> = sqlx::query_scalar(
-                        "INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) \
-                         VALUES ($1, $2, $3, $4, $5, $6, FALSE) RETURNING id",
-                    )
-                    .bind(new.room_id)
-                    .bind(seq)
-                    .bind(new.author_id)
-                    .bind(&new.content)
-                    .bind(&new.client_id)
-                    .bind(new.now.millis())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(StoreError::from);
-                    let message_id = match inserted {
-                        Ok(id) => id,
-                        // The same client_id raced in from another connection: answer with its message.
-                        Err(StoreError::Conflict(_)) if new.client_id.is_some() => {
-                            tx.rollback().await?;
-                            let client_id = new.client_id.as_deref().unwrap_or_default();
-                            return match self.message_by_client_id(new.author_id, client_id).await? {
-                                Some(existing) => Ok(PostOutcome::Existing(existing)),
-                                None => Err(StoreError::Conflict("messages_author_client".into())),
-                            };
-                        }
-                        Err(other) => return Err(other),
-                    };
-                    sqlx::query(
-                        "INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) \
-                         VALUES ($1, $2, 'message', $3, NULL, $4)",
-                    )
-                    .bind(new.room_id)
-                    .bind(seq)
-                    .bind(message_id)
-                    .bind(new.now.millis())
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("UPDATE room_members SET last_read_seq = $3 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3")
-                        .bind(new.room_id)
-                        .bind(new.author_id)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                    let message = Self::message_in_tx(&mut tx, message_id).await?;
-                    tx.commit().await?;
-                    events.push(RoomEvent {
-                        room_id: new.room_id,
-                        seq,
-                        kind: EventKind::Message { message: message.clone() },
-                    });
-                    Ok(PostOutcome::Created { message, events })
+                    if outcomes.len() == batch.len() {
+                        tx.commit().await?;
+                        return Ok(outcomes.into_iter().map(Ok).collect());
+                    }
+                    tx.rollback().await?;
+                    let mut results = Vec::with_capacity(batch.len());
+                    for new in &batch {
+                        results.push(self.post_alone(new).await);
+                    }
+                    Ok(results)
                 })
             }
 

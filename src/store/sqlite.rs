@@ -46,6 +46,10 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    fn write_concurrency(&self) -> usize {
+        1
+    }
+
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }
