@@ -11,7 +11,7 @@
  * reference implementation: no Argon2, no real JWT signatures, no limits.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,18 @@ const now = () => new Date().toISOString();
 let db = existsSync(stateFile)
   ? JSON.parse(readFileSync(stateFile, 'utf8'))
   : { nextId: 1, users: [], rooms: [], members: [], messages: [], events: [], refresh: {}, reads: {} };
-const save = () => writeFileSync(stateFile, JSON.stringify(db));
+let savedAt = 0;
+const save = () => {
+  writeFileSync(stateFile, JSON.stringify(db));
+  savedAt = statSync(stateFile).mtimeMs;
+};
+/** `user promote` runs as another process: pick up its change to the file. */
+const reloadIfChanged = () => {
+  if (existsSync(stateFile) && statSync(stateFile).mtimeMs !== savedAt) {
+    db = JSON.parse(readFileSync(stateFile, 'utf8'));
+    savedAt = statSync(stateFile).mtimeMs;
+  }
+};
 
 if (process.argv[2] === 'user' && process.argv[3] === 'promote') {
   const u = db.users.find((x) => x.username === process.argv[4]);
@@ -258,6 +269,7 @@ const server = createServer((req, res) => {
   const path = url.pathname.replace(/\/$/, '') || '/';
   if (path === '/healthz') return void res.end('ok');
   if (/^\/(auth|chat|admin)(\/|$)/.test(path)) {
+    reloadIfChanged();
     let raw = '';
     req.on('data', (c) => (raw += c));
     req.on('end', () => {
