@@ -117,6 +117,9 @@ async fn openapi_and_offline_docs(backend: Backend) {
     );
 }
 
+/// A request and the status it must get: method, path, token, body, status.
+type Write<'a> = (Method, String, Option<&'a str>, Option<Value>, StatusCode);
+
 /// Every path answers identically with and without its trailing slash, never redirecting.
 async fn every_path_answers_without_its_trailing_slash(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -173,7 +176,7 @@ async fn every_path_answers_without_its_trailing_slash(backend: Backend) {
     }
     // Every write, slashless, does what it should.
     let rp = format!("/chat/rooms/{room}");
-    let writes: Vec<(Method, String, Option<&str>, Option<Value>, StatusCode)> = vec![
+    let writes: Vec<Write> = vec![
         (
             Method::POST,
             "/auth/register".into(),
