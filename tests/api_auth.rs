@@ -458,6 +458,75 @@ async fn bodies_must_be_json_objects_within_64_kib(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
+/// Expired access and refresh tokens answer 401 `token_expired`; tokens signed with
+/// another key, or naming no user, answer 401.
+async fn expired_and_forged_tokens(backend: Backend) {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use sha2::{Digest, Sha256};
+
+    let app = spawn_app(backend).await;
+    let ann = app.register("ann").await;
+    let secret = b"test-secret-key-that-is-long-enough-0123456789";
+    let now = chrono::Utc::now().timestamp();
+    let sign = |sub: String, iat: i64, exp: i64, key: &[u8]| {
+        encode(
+            &Header::default(),
+            &json!({"sub": sub, "username": "ann", "iat": iat, "exp": exp}),
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    // A well-signed token is accepted (so the forgeries below fail for the right reason).
+    let valid = sign(ann.id.to_string(), now, now + 60, secret);
+    let (status, _) = app.get("/auth/me/", &valid).await;
+    assert_eq!(status, StatusCode::OK);
+    let expired = sign(ann.id.to_string(), now - 700, now - 100, secret);
+    let (status, body) = app.get("/auth/me/", &expired).await;
+    assert_error(status, &body, 401, "token_expired");
+    let other_key = sign(
+        ann.id.to_string(),
+        now,
+        now + 60,
+        b"another-secret-key-0123456789-abcdefgh",
+    );
+    let (status, body) = app.get("/auth/me/", &other_key).await;
+    assert_error(status, &body, 401, "unauthenticated");
+    let nobody = sign("999999".into(), now, now + 60, secret);
+    let (status, _) = app.get("/auth/me/", &nobody).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let not_a_number = sign("ann".into(), now, now + 60, secret);
+    let (status, _) = app.get("/auth/me/", &not_a_number).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // An expired refresh token, stored (hashed, as the server stores them) in the app's database.
+    let store = banter::store::connect(&app.database_url).await.unwrap();
+    let raw = "an-expired-refresh-token";
+    let hash: String = Sha256::digest(raw.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let past = banter::domain::time::Timestamp::now().plus_millis(-60_000);
+    store
+        .insert_refresh_token(banter::store::NewRefreshToken {
+            user_id: ann.id,
+            family_id: "expired-family".into(),
+            token_hash: hash,
+            expires_at: past,
+            now: past.plus_millis(-1000),
+        })
+        .await
+        .unwrap();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/token/refresh/",
+            None,
+            Some(json!({ "refresh": raw })),
+        )
+        .await;
+    assert_error(status, &body, 401, "token_expired");
+}
+
 both_backends!(
     register_returns_a_session_and_the_private_user,
     me_needs_a_valid_token,
@@ -469,4 +538,5 @@ both_backends!(
     email_and_password_limits,
     every_invalid_field_is_reported,
     bodies_must_be_json_objects_within_64_kib,
+    expired_and_forged_tokens,
 );
