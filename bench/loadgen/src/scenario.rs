@@ -41,7 +41,11 @@ pub async fn run(target: &Target) -> anyhow::Result<()> {
 #[derive(Debug, Clone, Copy)]
 enum Pace {
     /// Send whenever fewer than `window` messages are in flight (closed loop).
-    Window { window: u64, subscribers: u64 },
+    Window {
+        window: u64,
+        subscribers: u64,
+        max_rate: f64,
+    },
     /// Open loop: this many messages/s per sender, evenly spaced.
     Rate(f64),
     /// Every second, this many messages back to back.
@@ -186,7 +190,11 @@ async fn receive(
         tokio::select! {
             _ = stop.changed() => break,
             message = ws.next() => match message {
-                Some(Ok(Message::Text(text))) => on_event(&text, index, room, &mut tracker, &shared),
+                Some(Ok(Message::Text(text))) => {
+                    // Slow subscribers' latency is not "the others'": leave it out.
+                    let index = (!slow).then_some(index);
+                    on_event(&text, index, room, &mut tracker, &shared);
+                }
                 Some(Ok(Message::Close(frame))) => {
                     shared.closes.add(format!("receiver {}", close_name(frame)));
                     break;
@@ -210,7 +218,13 @@ async fn receive(
     }
 }
 
-fn on_event(text: &str, index: usize, room: i64, tracker: &mut SeqTracker, shared: &Shared) {
+fn on_event(
+    text: &str,
+    index: Option<usize>,
+    room: i64,
+    tracker: &mut SeqTracker,
+    shared: &Shared,
+) {
     let Ok(frame) = Frame::parse(text) else {
         shared.errors.add("unparsable frame");
         return;
@@ -220,10 +234,10 @@ fn on_event(text: &str, index: usize, room: i64, tracker: &mut SeqTracker, share
             tracker.observe(seq);
             shared.delivered.fetch_add(1, Relaxed);
             let sent_us = (frame.kind == "message")
-                .then(|| frame.message())
-                .flatten()
-                .and_then(|m| m.client_id.and_then(|c| SendStamp::sent_us(&c)));
+                .then_some(frame.message.sent_us)
+                .flatten();
             if let Some(sent_us) = sent_us
+                && let Some(index) = index
                 && shared.measured(sent_us)
             {
                 let latency = now_us().saturating_sub(sent_us);
@@ -236,17 +250,23 @@ fn on_event(text: &str, index: usize, room: i64, tracker: &mut SeqTracker, share
     }
 }
 
-/// One sender: writes paced `send`s until `until`, and reads its acks until the run stops.
-async fn send(
-    ws: Ws,
-    index: usize,
-    room: i64,
+/// What every sender of a run does: how it paces, from when until when, and what it says.
+#[derive(Clone)]
+struct Plan {
     pace: Pace,
     start: Instant,
     until: Instant,
     content: Arc<str>,
-    shared: Arc<Shared>,
-) {
+}
+
+/// One sender: writes paced `send`s until `until`, and reads its acks until the run stops.
+async fn send(ws: Ws, index: usize, room: i64, plan: Plan, shared: Arc<Shared>) {
+    let Plan {
+        pace,
+        start,
+        until,
+        content,
+    } = plan;
     let (mut sink, mut stream) = ws.split();
     let mut stop = shared.stop.subscribe();
     let senders_offset = Duration::from_micros((index as u64 * 7919) % 1_000_000);
@@ -293,13 +313,19 @@ async fn send(
             Pace::Window {
                 window,
                 subscribers,
+                max_rate,
             } => {
-                tokio::time::sleep_until(start).await;
-                while Instant::now() < until {
+                // Still at most --sender-max-rate each, so Banter's send limit never
+                // refuses a sender (both targets get the same cap).
+                let period = Duration::from_secs_f64(1.0 / max_rate.max(0.001));
+                let mut ticks = tokio::time::interval_at(start, period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while ticks.tick().await < until {
                     let in_flight = (shared.sent.load(Relaxed) * subscribers)
                         .saturating_sub(shared.delivered.load(Relaxed));
                     if in_flight >= window * subscribers {
                         tokio::time::sleep(Duration::from_millis(1)).await;
+                        ticks.reset_immediately();
                         continue;
                     }
                     if !send_one(&mut sink).await {
@@ -340,13 +366,12 @@ fn on_reply(text: &str, room: i64, shared: &Shared) {
     match frame.kind.as_ref() {
         "ack" => {
             shared.acked.fetch_add(1, Relaxed);
-            if let Some(message) = frame.message()
-                && let Some(seq) = message.seq
+            if let Some(seq) = frame.message.seq
                 && let Some(final_seq) = shared.final_seq.get(&room)
             {
                 final_seq.fetch_max(seq, Relaxed);
             }
-            if let Some(sent_us) = frame.client_id.as_deref().and_then(SendStamp::sent_us)
+            if let Some(sent_us) = frame.message.sent_us
                 && shared.measured(sent_us)
             {
                 shared
@@ -390,11 +415,7 @@ async fn rooms(target: &Target) -> anyhow::Result<Value> {
     } else {
         0
     };
-    let slow_every = if slow_count > 0 {
-        total / slow_count
-    } else {
-        usize::MAX
-    };
+    let slow_every = total.checked_div(slow_count).unwrap_or(usize::MAX);
     let setup = Arc::new(Semaphore::new(args.setup_concurrency.max(1)));
     let started = Instant::now();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<anyhow::Result<()>>(1024);
@@ -445,6 +466,7 @@ async fn rooms(target: &Target) -> anyhow::Result<Value> {
         Scenario::Fanout => Pace::Window {
             window: args.window.max(1),
             subscribers: args.subscribers_per_room as u64,
+            max_rate: args.sender_max_rate,
         },
         Scenario::Burst => Pace::Burst(args.burst),
         _ => Pace::Rate(per_sender),
@@ -470,10 +492,12 @@ async fn rooms(target: &Target) -> anyhow::Result<Value> {
             ws,
             j,
             rooms[j % rooms.len()],
-            pace,
-            start,
-            until,
-            content.clone(),
+            Plan {
+                pace,
+                start,
+                until,
+                content: content.clone(),
+            },
             shared.clone(),
         )));
     }
@@ -764,10 +788,12 @@ async fn sends(target: &Target) -> anyhow::Result<Value> {
             ws,
             j,
             rooms[j % rooms.len()],
-            Pace::Rate(per_sender),
-            start,
-            until,
-            content.clone(),
+            Plan {
+                pace: Pace::Rate(per_sender),
+                start,
+                until,
+                content: content.clone(),
+            },
             shared.clone(),
         )));
     }

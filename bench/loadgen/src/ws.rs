@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -146,9 +145,9 @@ impl SendStamp {
     }
 }
 
-/// A server frame, parsed only as far as the load generator looks: event frames have
-/// top-level `room_id`/`seq`; `ack` and `message` carry a `message` object (an `error`
-/// frame's `message` is a string, so it stays raw until the type is known).
+/// A server frame, parsed only as far as the load generator looks, in one pass (the
+/// receiving side parses hundreds of thousands of frames a second): event frames have
+/// top-level `room_id`/`seq`; `ack` and `message` frames carry a `message` object.
 #[derive(Deserialize)]
 pub struct Frame<'a> {
     #[serde(rename = "type", borrow)]
@@ -158,27 +157,105 @@ pub struct Frame<'a> {
     pub last_seq: Option<i64>,
     #[serde(borrow)]
     pub code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub client_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    message: Option<&'a RawValue>,
-}
-
-/// The part of a Message object the load generator reads.
-#[derive(Deserialize)]
-pub struct MessageFields<'a> {
-    pub seq: Option<i64>,
-    #[serde(borrow)]
-    pub client_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub message: MessageFields,
 }
 
 impl<'a> Frame<'a> {
     pub fn parse(text: &'a str) -> anyhow::Result<Self> {
         serde_json::from_str(text).with_context(|| format!("unexpected frame {text}"))
     }
+}
 
-    /// The `message` object of a `message` or `ack` frame.
-    pub fn message(&self) -> Option<MessageFields<'a>> {
-        serde_json::from_str(self.message?.get()).ok()
+/// What the load generator reads of a `message` field: the Message object's `seq` and
+/// the send time in its `client_id`. An `error` frame's `message` (a sentence) gives
+/// neither.
+#[derive(Debug, Default)]
+pub struct MessageFields {
+    pub seq: Option<i64>,
+    pub sent_us: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for MessageFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MessageVisitor)
+    }
+}
+
+struct MessageVisitor;
+
+/// Keys of a Message object, matched without allocating.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum MessageKey {
+    Seq,
+    ClientId,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::de::Visitor<'de> for MessageVisitor {
+    type Value = MessageFields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Message object or a sentence")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<MessageFields, E> {
+        Ok(MessageFields::default())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<MessageFields, A::Error> {
+        let mut fields = MessageFields::default();
+        while let Some(key) = map.next_key::<MessageKey>()? {
+            match key {
+                MessageKey::Seq => fields.seq = map.next_value()?,
+                MessageKey::ClientId => {
+                    let client_id: Option<Cow<'de, str>> = map.next_value()?;
+                    fields.sent_us = client_id.as_deref().and_then(SendStamp::sent_us);
+                }
+                MessageKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_events_acks_and_errors() {
+        let stamp = SendStamp {
+            sender: 3,
+            n: 9,
+            sent_us: 123_456,
+        };
+        let event = format!(
+            r#"{{"room_id":4,"seq":7,"type":"message","message":{{"id":1,"author":{{"id":2}},"seq":7,"client_id":"{}"}}}}"#,
+            stamp.client_id()
+        );
+        let frame = Frame::parse(&event).unwrap();
+        assert_eq!(
+            (frame.kind.as_ref(), frame.room_id, frame.seq),
+            ("message", Some(4), Some(7))
+        );
+        assert_eq!(
+            (frame.message.seq, frame.message.sent_us),
+            (Some(7), Some(123_456))
+        );
+        let error =
+            Frame::parse(r#"{"type":"error","code":"rate_limited","message":"slow \"down\""}"#)
+                .unwrap();
+        assert_eq!(
+            (error.code.as_deref(), error.message.seq),
+            (Some("rate_limited"), None)
+        );
     }
 }
