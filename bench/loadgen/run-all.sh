@@ -21,6 +21,7 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 start_raw() {
   "$BIN/raw-broadcast" 127.0.0.1:9000 >"$WORK/raw.log" 2>&1 &
   RAW_PID=$!; PIDS+=("$RAW_PID"); sleep 0.5
+  kill -0 "$RAW_PID" || { echo "raw-broadcast did not start (port 9000 taken?)" >&2; exit 1; }
 }
 start_banter() { # $1 = sqlite|pg
   local data="$WORK/data-$1-$(date +%s)" port=8100 db=()
@@ -32,10 +33,13 @@ start_banter() { # $1 = sqlite|pg
   env "${db[@]}" DATA_DIR="$data" BIND=127.0.0.1:$port RUST_LOG=warn ACCESS_TOKEN_LIFETIME=120 \
     "$BIN/banter" serve >"$WORK/banter-$1.log" 2>&1 &
   BANTER_PID=$!; PIDS+=("$BANTER_PID")
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.2; done
+  for _ in $(seq 50); do
+    kill -0 "$BANTER_PID" && curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return
+    sleep 0.2
+  done
   echo "banter ($1) did not start" >&2; exit 1
 }
-stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 lg() { # $1 = label, rest = loadgen args
   local label=$1; shift
   echo "== $label: loadgen $*" >&2
@@ -65,7 +69,7 @@ for s in $SCENARIOS; do
         burst) pair burst --scenario burst "${ROOMS[@]}" --burst 5 --duration 10 ;;
       esac ;;
     sends)
-      SENDS=(--scenario sends --senders 3000 --users 1500 --rooms 100 --rate 54000 --duration 10)
+      SENDS=(--scenario sends --senders 3000 --users 1500 --rooms 100 --rate 54000 --in-flight 2 --duration 10)
       pair sends "${SENDS[@]}"
       start_banter pg; lg sends-banter-pg --url $PG "${SENDS[@]}"; stop "$BANTER_PID" ;;
     churn) pair churn --scenario churn --connections 200 --sources 8 --duration 10 ;;

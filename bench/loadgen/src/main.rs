@@ -82,6 +82,10 @@ pub struct Args {
     /// fanout: messages in flight (sent but not yet delivered to every subscriber).
     #[arg(long, default_value_t = 50)]
     pub window: u64,
+    /// Unanswered sends each sender may have (0: open loop). With it, `sends` measures
+    /// the server's capacity rather than how it drowns.
+    #[arg(long, default_value_t = 0)]
+    pub in_flight: u64,
     /// burst: messages each sender sends back to back every second.
     #[arg(long, default_value_t = 10)]
     pub burst: u64,

@@ -257,6 +257,9 @@ struct Plan {
     start: Instant,
     until: Instant,
     content: Arc<str>,
+    /// With `Pace::Rate`: at most this many unanswered sends per sender (0: no bound),
+    /// so a server that cannot keep up is measured at its capacity instead of drowned.
+    in_flight: u64,
 }
 
 /// One sender: writes paced `send`s until `until`, and reads its acks until the run stops.
@@ -266,17 +269,19 @@ async fn send(ws: Ws, index: usize, room: i64, plan: Plan, shared: Arc<Shared>) 
         start,
         until,
         content,
+        in_flight,
     } = plan;
+    // Answers (acks and errors) to this sender's sends, for the in-flight bound.
+    let (sent_here, answered) = (AtomicU64::new(0), AtomicU64::new(0));
+    let answer = tokio::sync::Notify::new();
     let (mut sink, mut stream) = ws.split();
     let mut stop = shared.stop.subscribe();
     let senders_offset = Duration::from_micros((index as u64 * 7919) % 1_000_000);
     let write = async {
-        let mut n = 0u64;
-        let mut send_one = async |sink: &mut _| -> bool {
-            n += 1;
+        let send_one = async |sink: &mut _| -> bool {
             let stamp = SendStamp {
                 sender: index,
-                n,
+                n: sent_here.fetch_add(1, Relaxed) + 1,
                 sent_us: now_us(),
             };
             let sink: &mut futures_util::stream::SplitSink<Ws, Message> = sink;
@@ -293,8 +298,21 @@ async fn send(ws: Ws, index: usize, room: i64, plan: Plan, shared: Arc<Shared>) 
                     period.as_secs_f64() * (senders_offset.as_secs_f64() % 1.0),
                 );
                 let mut ticks = tokio::time::interval_at(start + offset, period);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                // Open loop catches up on missed ticks; a bounded sender just goes on.
+                ticks.set_missed_tick_behavior(if in_flight == 0 {
+                    tokio::time::MissedTickBehavior::Burst
+                } else {
+                    tokio::time::MissedTickBehavior::Delay
+                });
                 while ticks.tick().await < until {
+                    while in_flight > 0
+                        && sent_here.load(Relaxed) - answered.load(Relaxed) >= in_flight
+                    {
+                        tokio::select! {
+                            () = answer.notified() => {}
+                            () = tokio::time::sleep_until(until) => return,
+                        }
+                    }
                     if !send_one(&mut sink).await {
                         return;
                     }
@@ -342,7 +360,12 @@ async fn send(ws: Ws, index: usize, room: i64, plan: Plan, shared: Arc<Shared>) 
                 message = stream.next() => message,
             };
             match message {
-                Some(Ok(Message::Text(text))) => on_reply(&text, room, &shared),
+                Some(Ok(Message::Text(text))) => {
+                    if on_reply(&text, room, &shared) {
+                        answered.fetch_add(1, Relaxed);
+                        answer.notify_one();
+                    }
+                }
                 Some(Ok(Message::Close(frame))) => {
                     shared.closes.add(format!("sender {}", close_name(frame)));
                     return;
@@ -358,10 +381,11 @@ async fn send(ws: Ws, index: usize, room: i64, plan: Plan, shared: Arc<Shared>) 
     tokio::join!(write, read);
 }
 
-fn on_reply(text: &str, room: i64, shared: &Shared) {
+/// Handles a frame on a sender's connection; true when it answers one of its sends.
+fn on_reply(text: &str, room: i64, shared: &Shared) -> bool {
     let Ok(frame) = Frame::parse(text) else {
         shared.errors.add("unparsable frame");
-        return;
+        return false;
     };
     match frame.kind.as_ref() {
         "ack" => {
@@ -378,13 +402,15 @@ fn on_reply(text: &str, room: i64, shared: &Shared) {
                     .ack
                     .record(room as usize, now_us().saturating_sub(sent_us));
             }
+            true
         }
         "error" => {
             shared.errors.add(frame.code.unwrap_or_default());
             // A refused send will never be delivered: take it out of the in-flight count.
             shared.sent.fetch_sub(1, Relaxed);
+            true
         }
-        _ => {}
+        _ => false,
     }
 }
 
@@ -497,6 +523,7 @@ async fn rooms(target: &Target) -> anyhow::Result<Value> {
                 start,
                 until,
                 content: content.clone(),
+                in_flight: args.in_flight,
             },
             shared.clone(),
         )));
@@ -793,6 +820,7 @@ async fn sends(target: &Target) -> anyhow::Result<Value> {
                 start,
                 until,
                 content: content.clone(),
+                in_flight: args.in_flight,
             },
             shared.clone(),
         )));
@@ -820,6 +848,7 @@ async fn sends(target: &Target) -> anyhow::Result<Value> {
         "senders": senders,
         "rooms": rooms.len(),
         "offered_per_s": args.rate,
+        "in_flight_per_sender": args.in_flight,
         "seconds": seconds,
         "sent_per_s": (sent as f64 / seconds).round(),
         "acked_per_s": (acked as f64 / seconds).round(),
