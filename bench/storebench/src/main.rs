@@ -70,6 +70,9 @@ struct Args {
     /// Offered HTTP request rate (requests/s, open loop).
     #[arg(long, default_value_t = 2000.0)]
     http_rate: f64,
+    /// HTTP requests to time (default: `--pages`).
+    #[arg(long)]
+    http_requests: Option<usize>,
     /// At most this many HTTP requests in flight (= connections).
     #[arg(long, default_value_t = 16)]
     http_connections: usize,
@@ -254,9 +257,10 @@ async fn main() -> anyhow::Result<()> {
     let http_figures = if args.skip_http {
         None
     } else {
+        let http_requests = args.http_requests.unwrap_or(args.pages);
         eprintln!(
-            "pages over HTTP: {} requests at {} /s open loop, {} connections",
-            args.pages, args.http_rate, args.http_connections
+            "pages over HTTP: {http_requests} requests at {} /s open loop, {} connections",
+            args.http_rate, args.http_connections
         );
         let server = http::Server::start(&args.database_url).await?;
         let figures = http::measure(
@@ -264,7 +268,7 @@ async fn main() -> anyhow::Result<()> {
             &rooms,
             &http::HttpOptions {
                 rate: args.http_rate,
-                requests: args.pages,
+                requests: http_requests,
                 warmup: args.warmup,
                 connections: args.http_connections,
                 limit: args.page_size,
