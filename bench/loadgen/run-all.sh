@@ -43,7 +43,8 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 lg() { # $1 = label, rest = loadgen args
   local label=$1; shift
   echo "== $label: loadgen $*" >&2
-  "$BIN/loadgen" "$@" 2>"$WORK/$label.err" | grep '^RESULT' | sed "s/^RESULT /RESULT $label /" | tee -a "$OUT"
+  "$BIN/loadgen" "$@" 2>"$WORK/$label.err" | grep '^RESULT' | sed "s/^RESULT /RESULT $label /" | tee -a "$OUT" ||
+    { echo "$label failed:"; tail -3 "$WORK/$label.err"; } >&2
 }
 # Each scenario: the raw baseline, then Banter, each on a fresh server.
 pair() { # $1 = scenario label, rest = loadgen args
