@@ -12,6 +12,7 @@ use axum::http::HeaderValue;
 use base64::Engine;
 use rand::RngCore;
 
+use crate::gateway::SendLimits;
 use crate::http::HttpOptions;
 use crate::service::AuthConfig;
 
@@ -54,6 +55,11 @@ pub struct Settings {
     /// Refresh token lifetime in days.
     #[arg(long, env = "REFRESH_TOKEN_LIFETIME", default_value = "5")]
     pub refresh_token_lifetime: String,
+
+    /// WebSocket messages a connection may send per second (a user across all their
+    /// connections: twice that). Bursts of three seconds' worth are allowed.
+    #[arg(long, env = "WS_SEND_RATE", default_value = "20")]
+    pub ws_send_rate: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +87,7 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     pub access_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
+    pub ws_send_rate: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -94,6 +101,7 @@ impl std::fmt::Debug for Config {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("access_token_lifetime", &self.access_token_lifetime)
             .field("refresh_token_lifetime", &self.refresh_token_lifetime)
+            .field("ws_send_rate", &self.ws_send_rate)
             .finish()
     }
 }
@@ -171,6 +179,15 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let ws_send_rate = match settings.ws_send_rate.trim().parse::<u32>() {
+            Ok(rate) if rate > 0 => rate,
+            _ => {
+                return Err(invalid(
+                    "WS_SEND_RATE",
+                    format!("'{}' is not a positive whole number", settings.ws_send_rate),
+                ));
+            }
+        };
         let allowed_hosts = list(&settings.allowed_hosts)
             .into_iter()
             .map(|h| h.to_ascii_lowercase())
@@ -217,6 +234,7 @@ impl Config {
             allowed_hosts,
             access_token_lifetime,
             refresh_token_lifetime,
+            ws_send_rate,
         })
     }
 
@@ -225,6 +243,13 @@ impl Config {
             secret: self.secret_key.clone(),
             access_lifetime: self.access_token_lifetime,
             refresh_lifetime: self.refresh_token_lifetime,
+        }
+    }
+
+    pub fn send_limits(&self) -> SendLimits {
+        SendLimits {
+            per_connection_per_second: self.ws_send_rate,
+            per_user_per_second: self.ws_send_rate.saturating_mul(2),
         }
     }
 
@@ -295,6 +320,7 @@ mod tests {
             allowed_hosts: String::new(),
             access_token_lifetime: "10".into(),
             refresh_token_lifetime: "5".into(),
+            ws_send_rate: "20".into(),
         }
     }
 

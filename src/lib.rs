@@ -24,7 +24,7 @@ pub mod store;
 
 use bus::LocalBus;
 use config::Config;
-use gateway::{Gateway, SendLimits};
+use gateway::Gateway;
 use http::AppState;
 use service::Service;
 
@@ -59,7 +59,7 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let service = build_service(config).await?;
-    let gateway = Gateway::start(service.clone(), SendLimits::default());
+    let gateway = Gateway::start(service.clone(), config.send_limits());
     let state = AppState {
         service,
         metrics: metrics_handle(),

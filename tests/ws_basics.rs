@@ -215,7 +215,28 @@ async fn flooding_is_rate_limited(backend: Backend) {
     assert!(limited > 0 && acks >= 20, "acks {acks}, limited {limited}");
 }
 
+async fn persistent_flooding_is_disconnected_with_4029(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ann = app.register("ann").await;
+    let room = app.create_room(&ann, "general", false).await;
+    let mut ws = WsClient::connect(&app.base, &ann.access).await;
+    ws.subscribe(room, None).await;
+    let flood = async {
+        for i in 0..3000 {
+            let frame = json!({"type": "send", "room_id": room, "message": format!("m{i}"), "client_id": format!("f{i}")});
+            if ws.stream_send(frame).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), flood)
+        .await
+        .expect("the flood is not stuck");
+    assert_eq!(ws.closed().await, Some(4029));
+}
+
 both_backends!(
+    persistent_flooding_is_disconnected_with_4029,
     authenticates_by_query_or_first_frame,
     live_events_replay_and_acks,
     malformed_frames_keep_the_connection,

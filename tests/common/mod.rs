@@ -85,6 +85,7 @@ pub fn settings(dir: &std::path::Path, database_url: &str) -> Settings {
         allowed_hosts: String::new(),
         access_token_lifetime: "10".into(),
         refresh_token_lifetime: "5".into(),
+        ws_send_rate: "20".into(),
     }
 }
 

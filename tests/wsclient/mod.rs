@@ -41,6 +41,14 @@ impl WsClient {
             .expect("frame sent");
     }
 
+    /// Sends a frame, reporting failure instead of panicking (the server may be gone).
+    pub async fn stream_send(
+        &mut self,
+        frame: Value,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.stream.send(Message::text(frame.to_string())).await
+    }
+
     pub async fn send_raw(&mut self, message: Message) {
         self.stream.send(message).await.expect("frame sent");
     }
