@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: run test check web web-check rust-check rust-test services e2e e2e-deps bench clean
+.PHONY: run test web web-check rust-check rust-test services e2e e2e-deps screenshots clean
 
 ## make run: build the web client and Banter, and serve on http://127.0.0.1:8000 (SQLite in ./data)
 run: web
@@ -36,7 +36,13 @@ web-check: web/node_modules/.package-lock.json
 e2e-deps:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# Browser tests against a real Banter; their screenshots go to target/ (see `screenshots`).
 e2e: e2e-deps web
+	$(CARGO) build
+	cd web && BANTER_BIN=../target/debug/banter SCREENSHOT_DIR=../target/e2e-screenshots npm run e2e
+
+## make screenshots: refresh docs/screenshots from a browser run
+screenshots: e2e-deps web
 	$(CARGO) build
 	cd web && BANTER_BIN=../target/debug/banter npm run e2e
 
