@@ -20,6 +20,9 @@
 //! base URLs (connections spread round-robin; `--sender-url` puts senders elsewhere, for
 //! cross-node latency). `--raw` targets the raw broadcast baseline (bench/raw-broadcast):
 //! no registration, no rooms over HTTP.
+//!
+//! `bench/loadgen/run-all.sh` runs every scenario against both servers, as recorded in
+//! docs/BENCHMARKS.md ("Real time").
 
 mod api;
 mod scenario;

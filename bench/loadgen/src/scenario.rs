@@ -673,7 +673,7 @@ async fn idle(target: &Target) -> anyhow::Result<Value> {
         }));
     }
     drop(ready_tx);
-    let mut failures = Tally::default();
+    let failures = Tally::default();
     let mut done = 0;
     while let Some(outcome) = ready_rx.recv().await {
         done += 1;
@@ -702,7 +702,7 @@ async fn idle(target: &Target) -> anyhow::Result<Value> {
         }
         _ => None,
     };
-    let failures = std::mem::take(&mut failures).snapshot();
+    let failures = failures.snapshot();
     Ok(json!({
         "scenario": "idle",
         "target": if args.raw { "raw" } else { "banter" },
