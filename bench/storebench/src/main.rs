@@ -18,6 +18,7 @@
 //! Latencies are wall-clock times measured in this process, which also runs the server:
 //! on a small machine the benchmark's own work competes with the server for the CPUs.
 
+mod cpu;
 mod fill;
 mod http;
 mod insert;
@@ -143,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     eprintln!("storebench on {} ({command_line})", backend.name());
 
+    let load_at_start = cpu::load_average();
     let store = banter::store::connect(&args.database_url).await?;
     let existing = fill::existing_rooms(&store).await?;
     let (rooms, fill_report) = if args.skip_fill {
@@ -229,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
         "pages in the database: {} each way after {} warm-up",
         args.pages, args.warmup
     );
+    let pages_cpu = cpu::Snapshot::take();
     let page_figures = pages::measure(
         &store,
         &pool,
@@ -252,6 +255,8 @@ async fn main() -> anyhow::Result<()> {
         args.offset_depth,
         page_figures.offset.line()
     );
+    let pages_cpu = cpu::Snapshot::take().usage_since(&pages_cpu);
+    eprintln!("  CPU: {pages_cpu}");
     pool.close().await;
 
     let http_figures = if args.skip_http {
@@ -263,6 +268,7 @@ async fn main() -> anyhow::Result<()> {
             args.http_rate, args.http_connections
         );
         let server = http::Server::start(&args.database_url).await?;
+        let started = cpu::Snapshot::take();
         let figures = http::measure(
             &server,
             &rooms,
@@ -276,6 +282,7 @@ async fn main() -> anyhow::Result<()> {
             &mut rng,
         )
         .await?;
+        let usage = cpu::Snapshot::take().usage_since(&started);
         server.stop().await?;
         eprintln!(
             "  latency from due time: {}\n  service time:          {}\n  achieved {:.0} /s, {} errors",
@@ -284,7 +291,8 @@ async fn main() -> anyhow::Result<()> {
             figures.achieved_rate,
             figures.errors
         );
-        Some(figures)
+        eprintln!("  CPU: {usage}");
+        Some((figures, usage))
     };
 
     let insert_figures = if args.inserts == 0 {
@@ -294,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
             "inserts: {} post_message calls from {} tasks",
             args.inserts, args.insert_tasks
         );
+        let started = cpu::Snapshot::take();
         let figures = insert::measure(
             &store,
             &rooms,
@@ -307,7 +316,9 @@ async fn main() -> anyhow::Result<()> {
             figures.per_second,
             figures.latency.line()
         );
-        Some(figures)
+        let usage = cpu::Snapshot::take().usage_since(&started);
+        eprintln!("  CPU: {usage}");
+        Some((figures, usage))
     };
 
     let report = render_report(&Report {
@@ -317,8 +328,10 @@ async fn main() -> anyhow::Result<()> {
         info: &info,
         fill: fill_report.as_ref(),
         pages: &page_figures,
+        pages_cpu,
         http: http_figures.as_ref(),
         insert: insert_figures.as_ref(),
+        load_at_start,
         plans: &plans,
     });
     println!("{report}");
@@ -427,8 +440,10 @@ struct Report<'a> {
     info: &'a DatabaseInfo,
     fill: Option<&'a fill::FillReport>,
     pages: &'a pages::PageFigures,
-    http: Option<&'a http::HttpFigures>,
-    insert: Option<&'a insert::InsertFigures>,
+    pages_cpu: cpu::Usage,
+    http: Option<&'a (http::HttpFigures, cpu::Usage)>,
+    insert: Option<&'a (insert::InsertFigures, cpu::Usage)>,
+    load_at_start: String,
     plans: &'a str,
 }
 
@@ -455,7 +470,12 @@ fn render_report(r: &Report<'_>) -> String {
         r.args.rooms
     );
     let _ = writeln!(out);
-    let _ = writeln!(out, "- Machine: {}", machine_info());
+    let _ = writeln!(
+        out,
+        "- Machine: {}; load average at start {}",
+        machine_info(),
+        r.load_at_start
+    );
     let _ = writeln!(out, "- Database: {}", r.info.summary);
     let _ = writeln!(out, "- Command: `{}`", r.command_line);
     let _ = writeln!(out);
@@ -493,7 +513,7 @@ fn render_report(r: &Report<'_>) -> String {
         "| OFFSET ÷ keyset | {p50_ratio:.1}× | {p99_ratio:.1}× | | ≥ {OFFSET_RATIO_GOAL}× | {} |",
         verdict(p50_ratio >= OFFSET_RATIO_GOAL && p99_ratio >= OFFSET_RATIO_GOAL)
     );
-    if let Some(h) = r.http {
+    if let Some((h, _)) = r.http {
         let rate_ok = h.achieved_rate >= 0.98 * h.offered_rate && h.errors == 0;
         let _ = writeln!(
             out,
@@ -518,7 +538,7 @@ fn render_report(r: &Report<'_>) -> String {
             ms(h.service.max)
         );
     }
-    if let Some(i) = r.insert {
+    if let Some((i, _)) = r.insert {
         let _ = writeln!(
             out,
             "| insert, `Store::post_message` ({} msgs, {} tasks, {:.1} s): **{:.0} msgs/s** | {} | {} | {} | | |",
@@ -552,6 +572,28 @@ fn render_report(r: &Report<'_>) -> String {
         "{} of {} keyset pages were short (the room's oldest messages).",
         r.pages.short_pages, page.count
     );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "CPU use during each phase (in cores):");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| phase | machine busy | storebench (client + in-process server) | postgres | other processes |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let mut phases = vec![("DB pages", r.pages_cpu)];
+    if let Some((_, usage)) = r.http {
+        phases.push(("HTTP pages", *usage));
+    }
+    if let Some((_, usage)) = r.insert {
+        phases.push(("inserts", *usage));
+    }
+    for (phase, u) in phases {
+        let _ = writeln!(
+            out,
+            "| {phase} | {:.2} / {} | {:.2} | {:.2} | {:.2} |",
+            u.busy, u.cores, u.own, u.postgres, u.others
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "Query plans:\n\n```\n{}\n```", r.plans);
     out

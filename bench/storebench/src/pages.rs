@@ -188,11 +188,14 @@ pub async fn measure(
     let keyset = keyset_sql();
     let offset = offset_sql();
 
-    // Warm caches (page cache, statement caches, pool connections) for all three.
-    for &(room, seq) in warm {
+    // Warm caches (page cache, statement caches, pool connections) for all three. OFFSET
+    // gets fewer: each one reads 100 times as many rows, so a hundred warm as much.
+    for (i, &(room, seq)) in warm.iter().enumerate() {
         store.messages_page(room, Page::Before(seq), limit).await?;
         pool.page(&keyset, room, limit, seq).await?;
-        pool.page(&offset, room, limit, offset_depth).await?;
+        if i < 100 {
+            pool.page(&offset, room, limit, offset_depth).await?;
+        }
     }
 
     let mut short_pages = 0;
