@@ -60,6 +60,21 @@ pub struct Settings {
     /// connections: twice that). Bursts of three seconds' worth are allowed.
     #[arg(long, env = "WS_SEND_RATE", default_value = "20")]
     pub ws_send_rate: String,
+
+    /// PEM certificate chain: with TLS_KEY, Banter serves HTTPS and WSS itself.
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for TLS_CERT.
+    #[arg(long, env = "TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Certificate and key files for serving HTTPS and WSS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +103,7 @@ pub struct Config {
     pub access_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
     pub ws_send_rate: u32,
+    pub tls: Option<TlsFiles>,
 }
 
 impl std::fmt::Debug for Config {
@@ -102,6 +118,7 @@ impl std::fmt::Debug for Config {
             .field("access_token_lifetime", &self.access_token_lifetime)
             .field("refresh_token_lifetime", &self.refresh_token_lifetime)
             .field("ws_send_rate", &self.ws_send_rate)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -188,6 +205,22 @@ impl Config {
                 ));
             }
         };
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("TLS_KEY", "is required when TLS_CERT is set")),
+            (None, Some(_)) => return Err(invalid("TLS_CERT", "is required when TLS_KEY is set")),
+            (Some(cert), Some(key)) => {
+                for (setting, path) in [("TLS_CERT", cert), ("TLS_KEY", key)] {
+                    std::fs::metadata(path).map_err(|e| {
+                        invalid(setting, format!("cannot read '{}': {e}", path.display()))
+                    })?;
+                }
+                Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+            }
+        };
         let allowed_hosts = list(&settings.allowed_hosts)
             .into_iter()
             .map(|h| h.to_ascii_lowercase())
@@ -235,6 +268,7 @@ impl Config {
             access_token_lifetime,
             refresh_token_lifetime,
             ws_send_rate,
+            tls,
         })
     }
 
@@ -321,6 +355,8 @@ mod tests {
             access_token_lifetime: "10".into(),
             refresh_token_lifetime: "5".into(),
             ws_send_rate: "20".into(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 

@@ -69,7 +69,7 @@ pub async fn start(
     // On shutdown, sockets are closed with 1001 (clients reconnect elsewhere) after their
     // in-flight sends commit; then the HTTP server drains.
     let closing = gateway.clone();
-    http::serve(listener, router, async move {
+    http::serve(listener, router, config.tls.as_ref(), async move {
         shutdown.await;
         closing.shutdown(std::time::Duration::from_secs(10)).await;
     })

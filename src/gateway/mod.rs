@@ -163,9 +163,10 @@ struct TokenQuery {
 }
 
 fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-    // Small buffers: idle connections must stay cheap (the defaults allocate 128 KiB each).
+    // Small buffers: idle connections must stay cheap (the defaults allocate 128 KiB each;
+    // the read buffer is allocated up front, the write buffer only as frames go out).
     upgrade
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)

@@ -37,7 +37,8 @@ const MISSED_PONGS_ALLOWED: u32 = 2;
 const MAX_REPLAY: i64 = 1000;
 /// How long a closing connection may take to write what it still owes.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(10);
-/// Sends waiting behind the one being stored, per connection.
+/// Sends waiting behind the one being stored, per connection; past it the connection
+/// stops reading, so TCP slows the client down instead of the server refusing work.
 const MAX_QUEUED_SENDS: usize = 64;
 /// Frames of any kind a connection may send per second (a burst of twice that).
 const FRAMES_PER_SECOND: u32 = 100;
@@ -309,7 +310,7 @@ impl Session {
                     storing = None;
                     self.answer_send(client_id, result);
                 }
-                incoming = stream.next() => match incoming {
+                incoming = stream.next(), if self.queued_sends.len() < MAX_QUEUED_SENDS => match incoming {
                     Some(Ok(message)) => {
                         if !self.on_message(message).await {
                             return;
@@ -502,8 +503,6 @@ impl Session {
                     });
                 if let Err(wait) = refused {
                     self.rate_limited(reference, wait);
-                } else if self.queued_sends.len() >= MAX_QUEUED_SENDS {
-                    self.rate_limited(reference, Duration::from_millis(100));
                 } else {
                     self.queued_sends.push_back(QueuedSend {
                         room_id,

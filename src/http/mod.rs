@@ -18,6 +18,7 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceExt as _;
 use tower_http::compression::CompressionLayer;
@@ -27,6 +28,7 @@ use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::config::TlsFiles;
 use crate::service::Service;
 
 pub mod error;
@@ -136,20 +138,47 @@ pub fn finish(routes: Router, options: &HttpOptions) -> Router {
     app
 }
 
-/// Wraps the router so that a trailing slash is trimmed before routing, and serves it
-/// with the client's address available to handlers (login throttling uses it).
+/// Serves the router on `listener` — over TLS when `tls` is given — with trailing
+/// slashes trimmed before routing and the client's address available to handlers (login
+/// throttling uses it), until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    tls: Option<&TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let service = router.map_request(trim_trailing_slash);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+) -> anyhow::Result<()> {
+    let Some(tls) = tls else {
+        let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
+            router.map_request(trim_trailing_slash),
+        );
+        // Frames are small and latency matters more than packet count.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        return Ok(());
+    };
+    // Another part of the process may have chosen the provider already; either is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load TLS_CERT/TLS_KEY: {e}"))?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    let service = axum::ServiceExt::<_>::into_make_service_with_connect_info::<SocketAddr>(
+        router.map_request(trim_trailing_slash),
+    );
+    axum_server::from_tcp_rustls(listener.into_std()?, config)
+        .handle(handle)
+        .serve(service)
+        .await?;
+    Ok(())
 }
 
 /// The router as one service, trailing slashes trimmed (for servers other than [`serve`]).
@@ -159,7 +188,7 @@ pub fn into_service(
     router.map_request(trim_trailing_slash)
 }
 
-fn trim_trailing_slash(mut request: Request) -> Request {
+fn trim_trailing_slash<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
     let path = request.uri().path();
     // The docs UI's own routes rely on their slash.
     if path.len() <= 1 || !path.ends_with('/') || path.starts_with("/docs") {

@@ -78,7 +78,26 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Argon2 takes 19 MiB and tens of milliseconds per hash: at most one per core at a
+/// time, so a burst of logins queues instead of exhausting memory and the blocking pool.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        )
+    })
+}
+
+async fn hashing_permit() -> ServiceResult<tokio::sync::SemaphorePermit<'static>> {
+    hashing_permits()
+        .acquire()
+        .await
+        .map_err(|e| ServiceError::Internal(format!("password hashing is closed: {e}")))
+}
+
 pub async fn hash_password(password: Password) -> ServiceResult<String> {
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
@@ -91,6 +110,7 @@ pub async fn hash_password(password: Password) -> ServiceResult<String> {
 }
 
 async fn verify_password(hash: String, password: String) -> ServiceResult<bool> {
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash)
             .map_err(|e| ServiceError::Internal(format!("stored password hash is invalid: {e}")))?;
