@@ -24,3 +24,18 @@ psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -Atc \
   while read -r db; do
     psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null
   done
+
+# NATS (with JetStream, as the machine runs it) for the cluster tests.
+NATS_PORT=${NATS_PORT:-4222}
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null; then
+  echo "starting NATS…"
+  if command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ]; then
+    mkdir -p /var/lib/nats-server
+    start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server || echo /usr/sbin/nats-server)" -- \
+      -a 127.0.0.1 -p "$NATS_PORT" -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+    for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.2; done
+  else
+    echo "NATS is not running on 127.0.0.1:$NATS_PORT and nats-server is not installed (apt-get install nats-server)" >&2
+    exit 1
+  fi
+fi

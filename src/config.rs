@@ -61,6 +61,16 @@ pub struct Settings {
     #[arg(long, env = "WS_SEND_RATE", default_value = "20")]
     pub ws_send_rate: String,
 
+    /// NATS server that joins this node to a cluster (`nats://host:4222`); needs a
+    /// PostgreSQL DATABASE_URL shared by all nodes. Unset: a standalone node.
+    #[arg(long, env = "BUS_URL", hide_env_values = true)]
+    pub bus_url: Option<String>,
+
+    /// Name of the cluster on the bus: nodes with the same name form one cluster, so
+    /// several clusters can share a NATS server.
+    #[arg(long, env = "CLUSTER_NAME", default_value = "banter")]
+    pub cluster_name: String,
+
     /// PEM certificate chain: with TLS_KEY, Banter serves HTTPS and WSS itself.
     #[arg(long, env = "TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -104,6 +114,8 @@ pub struct Config {
     pub refresh_token_lifetime: Duration,
     pub ws_send_rate: u32,
     pub tls: Option<TlsFiles>,
+    /// The cluster bus (NATS URL and cluster name); `None` for a standalone node.
+    pub bus: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -119,6 +131,13 @@ impl std::fmt::Debug for Config {
             .field("refresh_token_lifetime", &self.refresh_token_lifetime)
             .field("ws_send_rate", &self.ws_send_rate)
             .field("tls", &self.tls)
+            .field(
+                "bus",
+                &self
+                    .bus
+                    .as_ref()
+                    .map(|(url, cluster)| (redact_url(url), cluster)),
+            )
             .finish()
     }
 }
@@ -251,6 +270,37 @@ impl Config {
             }
             _ => format!("sqlite://{}", data_dir.join("banter.db").display()),
         };
+        let bus = match settings
+            .bus_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+        {
+            None => None,
+            Some(url) if !url.starts_with("nats://") => {
+                return Err(invalid("BUS_URL", "must start with nats://"));
+            }
+            Some(_) if !database_url.starts_with("postgres") => {
+                return Err(invalid(
+                    "BUS_URL",
+                    "a cluster needs DATABASE_URL=postgres://… shared by every node (SQLite cannot be shared)",
+                ));
+            }
+            Some(url) => {
+                let cluster = settings.cluster_name.trim();
+                if cluster.is_empty()
+                    || !cluster
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(invalid(
+                        "CLUSTER_NAME",
+                        "may contain only letters, digits, '-' and '_'",
+                    ));
+                }
+                Some((url.to_owned(), cluster.to_owned()))
+            }
+        };
         let secret_key = match settings.secret_key.as_deref() {
             Some(key) if key.chars().count() < 32 => {
                 return Err(invalid("SECRET_KEY", "must be at least 32 characters"));
@@ -269,6 +319,7 @@ impl Config {
             refresh_token_lifetime,
             ws_send_rate,
             tls,
+            bus,
         })
     }
 
@@ -357,6 +408,8 @@ mod tests {
             ws_send_rate: "20".into(),
             tls_cert: None,
             tls_key: None,
+            bus_url: None,
+            cluster_name: "banter".into(),
         }
     }
 

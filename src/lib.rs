@@ -22,7 +22,7 @@ pub mod http;
 pub mod service;
 pub mod store;
 
-use bus::LocalBus;
+use bus::{Bus, LocalBus, NatsBus};
 use config::Config;
 use gateway::Gateway;
 use http::AppState;
@@ -48,7 +48,10 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// Opens the database (migrating it) and builds the service.
 pub async fn build_service(config: &Config) -> anyhow::Result<Arc<Service>> {
     let store = store::connect(&config.database_url).await?;
-    let bus = Arc::new(LocalBus::default());
+    let bus: Arc<dyn Bus> = match &config.bus {
+        Some((url, cluster)) => Arc::new(NatsBus::connect(url, cluster).await?),
+        None => Arc::new(LocalBus::default()),
+    };
     Ok(Arc::new(Service::new(store, bus, config.auth())))
 }
 

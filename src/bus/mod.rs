@@ -2,21 +2,24 @@
 //! their seq), read-marker moves, and deactivated users. The real-time gateway subscribes
 //! to it and fans out to sockets; the service publishes to it and never talks to sockets.
 //!
-//! [`LocalBus`] serves a single node in-process. A cluster implementation (NATS) plugs in
-//! behind the same trait. Depends on `domain` only.
+//! [`LocalBus`] serves a single node in-process; [`NatsBus`] joins a cluster of nodes
+//! through a NATS server. Depends on `domain` only.
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::domain::event::RoomEvent;
 
 mod local;
+mod nats;
 
 pub use local::LocalBus;
+pub use nats::NatsBus;
 
 /// One thing that happened, for every node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Notice {
     /// A committed room event.
     Room(RoomEvent),
@@ -28,6 +31,16 @@ pub enum Notice {
     },
     /// A user was deactivated: their sockets close at once.
     UserDeactivated { user_id: i64 },
+    /// A subscriber started or stopped typing in a room.
+    Typing {
+        room_id: i64,
+        user_id: i64,
+        username: String,
+        typing: bool,
+    },
+    /// The bus reconnected: notices may have been lost meanwhile, so every room's
+    /// events are checked against the store. Never sent to other nodes.
+    Resync,
 }
 
 pub trait Bus: Send + Sync + 'static {

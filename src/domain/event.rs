@@ -2,13 +2,13 @@
 //! the room's next `seq`, assigned in the transaction that stores the change; the gateway
 //! sends events in seq order and replays them from the store by seq.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::{Message, RoomInfo, User};
 
 /// One event of one room. Serialises as the contract's WebSocket frame:
 /// `{"type": "message", "room_id": 1, "seq": 7, "message": {…}}`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RoomEvent {
     pub room_id: i64,
     pub seq: i64,
@@ -16,7 +16,7 @@ pub struct RoomEvent {
     pub kind: EventKind,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     Message {
@@ -79,6 +79,8 @@ mod tests {
             },
         };
         let json = serde_json::to_value(&event).unwrap();
+        let back: RoomEvent = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, event, "events cross the cluster bus as this JSON");
         assert_eq!(json["type"], "member_joined");
         assert_eq!(json["room_id"], 3);
         assert_eq!(json["seq"], 9);

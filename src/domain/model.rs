@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::time::Timestamp;
 
 /// A user as others see them; `email` and `is_active` only for themself and admins.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -21,7 +21,7 @@ pub struct User {
 }
 
 /// The author of a message.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Author {
     pub id: i64,
     pub username: String,
@@ -56,7 +56,7 @@ impl Role {
 }
 
 /// The part of a room that is the same for every caller.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct RoomInfo {
     pub id: i64,
     pub name: String,
@@ -93,7 +93,7 @@ pub struct Member {
     pub joined_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Message {
     pub id: i64,
     pub room_id: i64,

@@ -218,32 +218,36 @@ impl Hub {
         remove_subscriber(rooms, room_id, conn_id, &conn.user);
     }
 
-    /// A subscriber's typing state; false when the connection is not subscribed.
-    pub fn typing(&self, conn_id: ConnId, room_id: i64, typing: bool) -> bool {
+    /// The connection's user, when it is subscribed to the room (and so may type there).
+    pub fn subscriber(&self, conn_id: ConnId, room_id: i64) -> Option<UserRef> {
+        let state = self.state();
+        let subscribed = state
+            .rooms
+            .get(&room_id)
+            .is_some_and(|room| room.subscribers.contains_key(&conn_id));
+        subscribed
+            .then(|| state.conns.get(&conn_id).map(|conn| conn.user.clone()))
+            .flatten()
+    }
+
+    /// A user's typing state from any node: changes are shown to the room's other
+    /// subscribers, and a `true` lasts `TYPING_TIMEOUT` unless renewed.
+    fn apply_typing(&self, room_id: i64, user: UserRef, typing: bool) {
         let mut state = self.state();
-        let State { rooms, conns, .. } = &mut *state;
-        let (Some(conn), Some(room)) = (conns.get(&conn_id), rooms.get_mut(&room_id)) else {
-            return false;
+        let Some(room) = state.rooms.get_mut(&room_id) else {
+            return;
         };
-        if !room.subscribers.contains_key(&conn_id) {
-            return false;
-        }
-        let user = conn.user.clone();
-        if typing {
-            let deadline = Instant::now() + TYPING_TIMEOUT;
-            if room
-                .typing
-                .insert(user.id, (user.clone(), deadline))
+        let changed = if typing {
+            room.typing
+                .insert(user.id, (user.clone(), Instant::now() + TYPING_TIMEOUT))
                 .is_none()
-            {
-                let frame = protocol::typing(room_id, &user, true);
-                broadcast(room, &frame, |_, subscriber| subscriber.user_id != user.id);
-            }
-        } else if room.typing.remove(&user.id).is_some() {
-            let frame = protocol::typing(room_id, &user, false);
+        } else {
+            room.typing.remove(&user.id).is_some()
+        };
+        if changed {
+            let frame = protocol::typing(room_id, &user, typing);
             broadcast(room, &frame, |_, subscriber| subscriber.user_id != user.id);
         }
-        true
     }
 
     /// Handles a notice from the bus.
@@ -262,6 +266,20 @@ impl Hub {
                 }
             }
             Notice::UserDeactivated { user_id } => self.close_user(*user_id, CLOSE_DEACTIVATED),
+            Notice::Typing {
+                room_id,
+                user_id,
+                username,
+                typing,
+            } => self.apply_typing(
+                *room_id,
+                UserRef {
+                    id: *user_id,
+                    username: username.clone(),
+                },
+                *typing,
+            ),
+            Notice::Resync => self.mark_all_stale(),
         }
     }
 

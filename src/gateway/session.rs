@@ -25,6 +25,7 @@ use super::hub::ConnId;
 use super::outbox::{CloseReason, Outbox};
 use super::protocol::{self, ClientFrame, FrameError, UserRef};
 use super::{Gateway, frame_error, per_second_quota};
+use crate::bus::Notice;
 use crate::domain::validate::{ClientId, MessageBody};
 use crate::service::{Caller, PostResult, ServiceResult};
 
@@ -37,6 +38,8 @@ const MISSED_PONGS_ALLOWED: u32 = 2;
 const MAX_REPLAY: i64 = 1000;
 /// How long a closing connection may take to write what it still owes.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Sends waiting behind the one being stored, per connection; past it the connection
 /// stops reading, so TCP slows the client down instead of the server refusing work.
 const MAX_QUEUED_SENDS: usize = 64;
@@ -348,6 +351,16 @@ impl Session {
             close(&mut idle, reason).await.ok()
         };
         let _ = tokio::time::timeout(CLOSE_PATIENCE, finish).await;
+        // Wait briefly for the client's own close: dropping a socket with unread input
+        // sends a reset, which can destroy our close frame before the client reads it.
+        let client_closed = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_LINGER, client_closed).await;
         tracing::debug!(
             conn.id = self.conn_id,
             code = reason.code,
@@ -520,12 +533,18 @@ impl Session {
                     ));
                     return;
                 };
-                if !self.gateway.hub.typing(self.conn_id, room_id, typing) {
-                    self.refuse(FrameError::new(
+                match self.gateway.hub.subscriber(self.conn_id, room_id) {
+                    Some(user) => self.gateway.service.bus().publish(Notice::Typing {
+                        room_id,
+                        user_id: user.id,
+                        username: user.username,
+                        typing,
+                    }),
+                    None => self.refuse(FrameError::new(
                         "not_found",
                         "subscribe to the room first",
                         Some("typing".into()),
-                    ));
+                    )),
                 }
             }
             ClientFrame::Ping { nonce } => self.outbox.push_own(protocol::pong(nonce.as_ref())),

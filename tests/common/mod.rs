@@ -88,6 +88,8 @@ pub fn settings(dir: &std::path::Path, database_url: &str) -> Settings {
         ws_send_rate: "20".into(),
         tls_cert: None,
         tls_key: None,
+        bus_url: None,
+        cluster_name: "banter".into(),
     }
 }
 

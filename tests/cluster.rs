@@ -1,0 +1,186 @@
+//! Several Banter nodes on one PostgreSQL database with NATS as the bus (the machine's
+//! NATS at 127.0.0.1:4222, or `TEST_NATS_URL`). Each test uses its own cluster name, so
+//! concurrent runs do not hear each other.
+
+mod common;
+mod wsclient;
+
+use common::{Backend, TestApp, spawn_app_with};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use wsclient::WsClient;
+
+fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Three nodes sharing one fresh PostgreSQL database and one cluster name.
+async fn three_nodes() -> Vec<TestApp> {
+    let cluster = format!("test{:x}", rand_u64());
+    let first = spawn_app_with(Backend::Postgres, |s| {
+        s.bus_url = Some(nats_url());
+        s.cluster_name = cluster.clone();
+    })
+    .await;
+    let database_url = first.database_url.clone();
+    let mut nodes = vec![first];
+    for _ in 0..2 {
+        let database_url = database_url.clone();
+        let cluster = cluster.clone();
+        nodes.push(
+            spawn_app_with(Backend::Postgres, move |s| {
+                s.database_url = Some(database_url);
+                s.bus_url = Some(nats_url());
+                s.cluster_name = cluster;
+            })
+            .await,
+        );
+    }
+    nodes
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(std::process::id() as u64);
+    hasher.finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_delivers_every_event_in_the_same_gapless_order() {
+    let nodes = three_nodes().await;
+    let owner = nodes[0].register("owner").await;
+    let room = nodes[0].create_room(&owner, "everywhere", false).await;
+    let mut senders = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let user = node.register(&format!("sender{i}")).await;
+        let (status, _) = node
+            .post(
+                &format!("/chat/rooms/{room}/join/"),
+                &user.access,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        senders.push(user);
+    }
+    let mut subscribers = Vec::new();
+    for node in &nodes {
+        let mut ws = WsClient::connect(&node.base, &owner.access).await;
+        ws.subscribe(room, None).await;
+        subscribers.push(ws);
+    }
+    let (_, start) = nodes[0]
+        .get(&format!("/chat/rooms/{room}/"), &owner.access)
+        .await;
+    let first_seq = start["last_seq"].as_i64().expect("last_seq") + 1;
+    let per_sender = 30;
+    let bursts = senders.iter().enumerate().map(|(i, sender)| {
+        let base = nodes[i].base.clone();
+        let token = sender.access.clone();
+        async move {
+            let mut ws = WsClient::connect(&base, &token).await;
+            for n in 0..per_sender {
+                ws.send(json!({"type": "send", "room_id": room, "message": format!("n{i} m{n}"), "client_id": format!("n{i}-{n}")}))
+                    .await;
+            }
+            let mut acked = 0;
+            while acked < per_sender {
+                let frame = ws.next().await;
+                assert_ne!(frame["type"], "error", "{frame}");
+                if frame["type"] == "ack" {
+                    acked += 1;
+                }
+            }
+        }
+    });
+    join_all(bursts).await;
+    let total = 3 * per_sender;
+    let mut orders: Vec<Vec<Value>> = Vec::new();
+    for ws in &mut subscribers {
+        let mut events = Vec::new();
+        while events.len() < total {
+            let frame = ws.next().await;
+            if frame["room_id"] == room && frame.get("seq").is_some() {
+                events.push(frame);
+            }
+        }
+        let seqs: Vec<i64> = events
+            .iter()
+            .map(|e| e["seq"].as_i64().expect("seq"))
+            .collect();
+        assert_eq!(
+            seqs,
+            (first_seq..first_seq + total as i64).collect::<Vec<_>>(),
+            "gapless and ordered on every node"
+        );
+        orders.push(events.iter().map(|e| e["message"]["id"].clone()).collect());
+    }
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "the same order on every node"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_writes_typing_and_read_markers_cross_nodes() {
+    let nodes = three_nodes().await;
+    let ann = nodes[0].register("ann").await;
+    let bob = nodes[1].register("bob").await;
+    let room = nodes[0].create_room(&ann, "talk", false).await;
+    let mut ann_ws = WsClient::connect(&nodes[0].base, &ann.access).await;
+    ann_ws.subscribe(room, None).await;
+    let mut bob_ws = WsClient::connect(&nodes[1].base, &bob.access).await;
+    bob_ws.subscribe(room, None).await;
+
+    // An HTTP post on the third node reaches subscribers on the other two.
+    nodes[2].send(&ann, room, "from node three").await;
+    for ws in [&mut ann_ws, &mut bob_ws] {
+        let message = ws.next_of_type("message").await;
+        assert_eq!(message["message"]["content"], "from node three");
+    }
+    ann_ws
+        .send(json!({"type": "typing", "room_id": room, "typing": true}))
+        .await;
+    let typing = bob_ws.next_of_type("typing").await;
+    assert_eq!(
+        (
+            typing["user"]["username"].as_str(),
+            typing["typing"].as_bool()
+        ),
+        (Some("ann"), Some(true))
+    );
+
+    // A read marker moved through node three reaches ann's socket on node one.
+    let reply = nodes[1].send(&bob, room, "reply").await;
+    let seq = reply["seq"].as_i64().expect("seq");
+    let (status, _) = nodes[2]
+        .post(
+            &format!("/chat/rooms/{room}/read/"),
+            &ann.access,
+            json!({"seq": seq}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let read = ann_ws.next_of_type("read").await;
+    assert_eq!(
+        (read["room_id"].as_i64(), read["seq"].as_i64()),
+        (Some(room), Some(seq))
+    );
+
+    // Deactivation on one node closes the user's sockets on another.
+    nodes[0].promote("ann");
+    let (status, _) = nodes[2]
+        .patch(
+            &format!("/admin/users/{}/", bob.id),
+            &ann.access,
+            json!({"is_active": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(bob_ws.closed().await, Some(4001));
+    let (status, ready) = nodes[0]
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(status, 200, "{ready}");
+}
