@@ -184,3 +184,113 @@ async fn http_writes_typing_and_read_markers_cross_nodes() {
         .await;
     assert_eq!(status, 200, "{ready}");
 }
+
+/// A private NATS server on its own port, so restarting it disturbs no other test.
+struct Nats {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Nats {
+    // Reaped by Drop, which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
+    async fn start(port: u16) -> Nats {
+        let binary = if std::path::Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let child = std::process::Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server runs");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Nats { child, port }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_for_readyz(node: &TestApp, status: u16) {
+    for _ in 0..200 {
+        let (got, _) = node.call(reqwest::Method::GET, "/readyz", None, None).await;
+        if got.as_u16() == status {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("/readyz never answered {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_loses_no_event() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let nats = Nats::start(port).await;
+    let url = format!("nats://127.0.0.1:{}", nats.port);
+    let cluster = format!("restart{:x}", rand_u64());
+    let first = {
+        let (url, cluster) = (url.clone(), cluster.clone());
+        spawn_app_with(Backend::Postgres, move |s| {
+            s.bus_url = Some(url);
+            s.cluster_name = cluster;
+        })
+        .await
+    };
+    let second = {
+        let (url, cluster, database_url) =
+            (url.clone(), cluster.clone(), first.database_url.clone());
+        spawn_app_with(Backend::Postgres, move |s| {
+            s.database_url = Some(database_url);
+            s.bus_url = Some(url);
+            s.cluster_name = cluster;
+        })
+        .await
+    };
+    let ann = first.register("ann").await;
+    let room = first.create_room(&ann, "steady", false).await;
+    let mut watcher = WsClient::connect(&second.base, &ann.access).await;
+    watcher.subscribe(room, None).await;
+    first.send(&ann, room, "before").await;
+    assert_eq!(watcher.next_of_type("message").await["seq"], 1);
+
+    drop(nats);
+    wait_for_readyz(&second, 503).await;
+    for i in 0..5 {
+        first
+            .send(&ann, room, &format!("while the bus is down {i}"))
+            .await;
+    }
+    let _nats = Nats::start(port).await;
+    wait_for_readyz(&second, 200).await;
+    first.send(&ann, room, "after").await;
+    let mut seqs = Vec::new();
+    while seqs.len() < 6 {
+        let frame = watcher.next().await;
+        if frame["type"] == "message" {
+            seqs.push(frame["seq"].as_i64().expect("seq"));
+        }
+    }
+    assert_eq!(
+        seqs,
+        vec![2, 3, 4, 5, 6, 7],
+        "everything sent while the bus was down arrives, in order"
+    );
+}
