@@ -38,12 +38,12 @@ e2e-deps:
 
 # Browser tests against a real Banter; their screenshots go to target/ (see `screenshots`).
 e2e: e2e-deps web
-	$(CARGO) build
+	$(CARGO) build --workspace --all-targets
 	cd web && BANTER_BIN=../target/debug/banter SCREENSHOT_DIR=../target/e2e-screenshots npm run e2e
 
 ## make screenshots: refresh docs/screenshots from a browser run
 screenshots: e2e-deps web
-	$(CARGO) build
+	$(CARGO) build --workspace --all-targets
 	cd web && BANTER_BIN=../target/debug/banter npm run e2e
 
 clean:
