@@ -2,7 +2,7 @@
 
 use super::{Caller, Service, ServiceError, ServiceResult};
 use crate::domain::model::Message;
-use crate::domain::rules::PostMode;
+use crate::domain::rules::{Access, PostMode};
 use crate::domain::time::Timestamp;
 use crate::domain::validate::{ClientId, MessageBody};
 use crate::store::{DeleteOutcome, NewMessage, Page, PostOutcome};
@@ -66,13 +66,13 @@ impl Service {
         }
     }
 
-    pub async fn edit_message(
+    /// A message of a room the caller can read, with the caller's standing there.
+    async fn readable_message(
         &self,
         caller: &Caller,
         room_id: i64,
         message_id: i64,
-        body: MessageBody,
-    ) -> ServiceResult<Message> {
+    ) -> ServiceResult<(Access, Message)> {
         let found = self.room_access(caller, room_id).await?;
         found.access.read()?;
         let message = self
@@ -80,7 +80,18 @@ impl Service {
             .message(room_id, message_id)
             .await?
             .ok_or_else(message_not_found)?;
-        found.access.edit_message(message.author.id == caller.id)?;
+        Ok((found.access, message))
+    }
+
+    pub async fn edit_message(
+        &self,
+        caller: &Caller,
+        room_id: i64,
+        message_id: i64,
+        body: MessageBody,
+    ) -> ServiceResult<Message> {
+        let (access, message) = self.readable_message(caller, room_id, message_id).await?;
+        access.edit_message(message.author.id == caller.id)?;
         if message.deleted {
             return Err(message_not_found());
         }
@@ -113,16 +124,8 @@ impl Service {
         room_id: i64,
         message_id: i64,
     ) -> ServiceResult<()> {
-        let found = self.room_access(caller, room_id).await?;
-        found.access.read()?;
-        let message = self
-            .store
-            .message(room_id, message_id)
-            .await?
-            .ok_or_else(message_not_found)?;
-        found
-            .access
-            .delete_message(message.author.id == caller.id)?;
+        let (access, message) = self.readable_message(caller, room_id, message_id).await?;
+        access.delete_message(message.author.id == caller.id)?;
         match self
             .store
             .delete_message(room_id, message_id, Timestamp::now())

@@ -78,6 +78,13 @@ impl Service {
         self.room_view(caller, found.info, found.membership).await
     }
 
+    async fn member_of(&self, room_id: i64, user_id: i64) -> ServiceResult<Member> {
+        self.store
+            .member(room_id, user_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("no such member".into()))
+    }
+
     pub async fn list_rooms(&self, caller: &Caller) -> ServiceResult<Vec<Room>> {
         Ok(self.store.rooms_for_user(caller.id).await?)
     }
@@ -207,11 +214,7 @@ impl Service {
             .await?;
         let created = joined.is_some();
         self.publish_all(joined);
-        let member = self
-            .store
-            .member(room_id, invitee.id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("no such member".into()))?;
+        let member = self.member_of(room_id, invitee.id).await?;
         Ok((member, created))
     }
 
@@ -224,11 +227,7 @@ impl Service {
     ) -> ServiceResult<Member> {
         let found = self.room_access(caller, room_id).await?;
         found.access.read()?;
-        let target = self
-            .store
-            .member(room_id, user_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("no such member".into()))?;
+        let target = self.member_of(room_id, user_id).await?;
         found.access.set_role(target.role)?;
         if role == Role::Owner {
             return Err(ServiceError::validation(
@@ -254,11 +253,7 @@ impl Service {
         }
         let found = self.room_access(caller, room_id).await?;
         found.access.read()?;
-        let target = self
-            .store
-            .member(room_id, user_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("no such member".into()))?;
+        let target = self.member_of(room_id, user_id).await?;
         found.access.remove_member(target.role)?;
         let left = self
             .store
