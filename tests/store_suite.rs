@@ -812,7 +812,58 @@ async fn delete_room_returns_the_next_seq(store: S) {
     assert_eq!(store.delete_room(empty).await.unwrap(), Some(1));
 }
 
+/// A batch is stored in one go: joins first, then one seq range per room in batch order,
+/// a client_id repeated within the batch answered with its first message. (Stored one by
+/// one instead, "a" would take seq 1 before bob's join: the seqs prove the batch path.)
+async fn a_batch_is_stored_together(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let first = room(&store, &ann, "first", false).await;
+    let second = room(&store, &ann, "second", false).await;
+    let batch = vec![
+        message(first, &ann, "a", Some("c1"), false),
+        message(first, &bob, "b", Some("c2"), true),
+        message(second, &ann, "c", Some("c3"), false),
+        message(first, &ann, "a again", Some("c1"), false),
+        message(first, &ann, "d", None, false),
+    ];
+    let results: Vec<PostOutcome> = store
+        .post_messages(batch)
+        .await
+        .expect("batch stored")
+        .into_iter()
+        .map(|r| r.expect("each stored"))
+        .collect();
+    let created = |i: usize| match &results[i] {
+        PostOutcome::Created { message, events } => (message.clone(), events.clone()),
+        other => panic!("message {i} not created: {other:?}"),
+    };
+    let (a, _) = created(0);
+    let (b, b_events) = created(1);
+    let (c, _) = created(2);
+    let (d, _) = created(4);
+    assert_eq!((a.seq, b.seq, d.seq, c.seq), (2, 3, 4, 1));
+    assert!(matches!(&b_events[0].kind, EventKind::MemberJoined { user } if user.id == bob.id));
+    assert_eq!(b_events[0].seq, 1);
+    assert_eq!(b.author.username, "bob");
+    assert_eq!(results[3], PostOutcome::Existing(a.clone()));
+    let page = store
+        .messages_page(first, Page::Newest, 10)
+        .await
+        .expect("page");
+    let contents: Vec<&str> = page.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["a", "b", "d"]);
+    assert_eq!(page[0], a, "what the batch answered is what was stored");
+    assert_eq!(last_seq(&store, first).await, 4);
+    let events = store.events_after(first, 0, 10).await.expect("events");
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+}
+
 store_suite!(
+    a_batch_is_stored_together,
     users_are_unique_by_key,
     refresh_rotation_outcomes,
     rooms_and_their_names,

@@ -33,7 +33,7 @@ impl Drop for QueryTimer {
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
         use $crate::domain::event::{EventKind, RoomEvent};
-        use $crate::domain::model::{Member, Message, Role, Room, RoomInfo, UNREAD_CAP};
+        use $crate::domain::model::{Author, Member, Message, Role, Room, RoomInfo, UNREAD_CAP};
         use $crate::domain::rules::next_owner;
         use $crate::domain::time::Timestamp;
         use $crate::store::rows::{
@@ -170,6 +170,191 @@ macro_rules! sql_store {
                 let message = Self::message_in_tx(tx, message_id).await?;
                 events.push(RoomEvent { room_id: new.room_id, seq, kind: EventKind::Message { message: message.clone() } });
                 Ok(PostOutcome::Created { message, events })
+            }
+
+            /// Stores a whole batch with a handful of statements: one lookup of reused
+            /// client_ids, one seq update per room (in ascending room order, so concurrent
+            /// writers lock rooms in the same order), one multi-row insert each for
+            /// messages and events, and one update of the authors' read markers.
+            async fn post_batch_in_tx(tx: &mut Tx, batch: &[NewMessage]) -> StoreResult<Vec<PostOutcome>> {
+                use std::collections::{BTreeMap, HashMap};
+
+                // Client ids already used, by (author, client_id).
+                let keyed: Vec<(i64, &str)> =
+                    batch.iter().filter_map(|m| m.client_id.as_deref().map(|c| (m.author_id, c))).collect();
+                let mut existing: HashMap<(i64, String), Message> = HashMap::new();
+                if !keyed.is_empty() {
+                    let filter = (0..keyed.len())
+                        .map(|i| format!("(m.author_id = ${} AND m.client_id = ${})", 2 * i + 1, 2 * i + 2))
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE {filter}");
+                    let mut query = sqlx::query_as::<_, MessageRow>(&sql);
+                    for (author, client_id) in &keyed {
+                        query = query.bind(*author).bind(*client_id);
+                    }
+                    for row in query.fetch_all(&mut **tx).await? {
+                        let message: Message = row.into();
+                        let key = (message.author.id, message.client_id.clone().unwrap_or_default());
+                        existing.insert(key, message);
+                    }
+                }
+
+                // Which messages are new; a client_id repeated within the batch answers
+                // with its first message.
+                let mut outcomes: Vec<Option<PostOutcome>> = vec![None; batch.len()];
+                let mut repeats: Vec<(usize, usize)> = Vec::new();
+                let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
+                let mut fresh: Vec<usize> = Vec::new();
+                for (i, new) in batch.iter().enumerate() {
+                    if let Some(client_id) = new.client_id.as_deref() {
+                        if let Some(message) = existing.get(&(new.author_id, client_id.to_owned())) {
+                            outcomes[i] = Some(PostOutcome::Existing(message.clone()));
+                            continue;
+                        }
+                        if let Some(first) = first_of.get(&(new.author_id, client_id)) {
+                            repeats.push((i, *first));
+                            continue;
+                        }
+                        first_of.insert((new.author_id, client_id), i);
+                    }
+                    fresh.push(i);
+                }
+                if fresh.is_empty() {
+                    return outcomes.into_iter().map(|o| o.ok_or_else(|| StoreError::Other("unanswered send".into()))).collect();
+                }
+
+                // Posting to a public room joins it first (rare: once per poster and room).
+                let mut events: Vec<Vec<RoomEvent>> = vec![Vec::new(); batch.len()];
+                for &i in &fresh {
+                    let new = &batch[i];
+                    if new.join {
+                        if let Some(joined) = Self::add_member_in_tx(tx, new.room_id, new.author_id, Role::Member, new.now).await? {
+                            events[i].push(joined);
+                        }
+                    }
+                }
+
+                // One seq range per room, handed out in batch order.
+                let mut by_room: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+                for &i in &fresh {
+                    by_room.entry(batch[i].room_id).or_default().push(i);
+                }
+                let mut seqs = vec![0i64; batch.len()];
+                for (room_id, members) in &by_room {
+                    let last: Option<i64> =
+                        sqlx::query_scalar("UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq")
+                            .bind(*room_id)
+                            .bind(members.len() as i64)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    let last = last.ok_or_else(|| StoreError::Other(format!("room {room_id} vanished mid-transaction")))?;
+                    let first = last - members.len() as i64 + 1;
+                    for (offset, &i) in members.iter().enumerate() {
+                        seqs[i] = first + offset as i64;
+                    }
+                }
+
+                let rows = (0..fresh.len())
+                    .map(|k| {
+                        let p = 6 * k;
+                        format!("(${}, ${}, ${}, ${}, ${}, ${}, FALSE)", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) VALUES {rows} \
+                     RETURNING id, room_id, seq"
+                );
+                let mut insert = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
+                for &i in &fresh {
+                    let new = &batch[i];
+                    insert = insert
+                        .bind(new.room_id)
+                        .bind(seqs[i])
+                        .bind(new.author_id)
+                        .bind(&new.content)
+                        .bind(&new.client_id)
+                        .bind(new.now.millis());
+                }
+                let ids: HashMap<(i64, i64), i64> =
+                    insert.fetch_all(&mut **tx).await?.into_iter().map(|(id, room, seq)| ((room, seq), id)).collect();
+                let id_of = |i: usize| {
+                    ids.get(&(batch[i].room_id, seqs[i]))
+                        .copied()
+                        .ok_or_else(|| StoreError::Other("an inserted message has no id".into()))
+                };
+
+                let rows = (0..fresh.len())
+                    .map(|k| format!("(${}, ${}, 'message', ${}, NULL, ${})", 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 4))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!("INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) VALUES {rows}");
+                let mut insert = sqlx::query(&sql);
+                for &i in &fresh {
+                    insert = insert.bind(batch[i].room_id).bind(seqs[i]).bind(id_of(i)?).bind(batch[i].now.millis());
+                }
+                insert.execute(&mut **tx).await?;
+
+                // Each author's read marker moves to their newest message in the room.
+                let mut markers: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+                for &i in &fresh {
+                    let marker = markers.entry((batch[i].room_id, batch[i].author_id)).or_insert(0);
+                    *marker = (*marker).max(seqs[i]);
+                }
+                let rows = (0..markers.len())
+                    .map(|k| format!("(${}, ${}, ${})", 3 * k + 1, 3 * k + 2, 3 * k + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "UPDATE room_members SET last_read_seq = v.column3 FROM (VALUES {rows}) AS v \
+                     WHERE room_members.room_id = v.column1 AND room_members.user_id = v.column2 \
+                     AND room_members.last_read_seq < v.column3"
+                );
+                let mut update = sqlx::query(&sql);
+                for ((room_id, user_id), seq) in &markers {
+                    update = update.bind(*room_id).bind(*user_id).bind(*seq);
+                }
+                update.execute(&mut **tx).await?;
+
+                // Authors' names for the messages handed back.
+                let mut authors: Vec<i64> = fresh.iter().map(|&i| batch[i].author_id).collect();
+                authors.sort_unstable();
+                authors.dedup();
+                let filter = (1..=authors.len()).map(|n| format!("id = ${n}")).collect::<Vec<_>>().join(" OR ");
+                let sql = format!("SELECT id, username FROM users WHERE {filter}");
+                let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+                for author in &authors {
+                    query = query.bind(*author);
+                }
+                let names: HashMap<i64, String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
+
+                for &i in &fresh {
+                    let new = &batch[i];
+                    let message = Message {
+                        id: id_of(i)?,
+                        room_id: new.room_id,
+                        seq: seqs[i],
+                        author: Author {
+                            id: new.author_id,
+                            username: names.get(&new.author_id).cloned().unwrap_or_default(),
+                        },
+                        content: new.content.clone(),
+                        created_at: new.now,
+                        edited_at: None,
+                        deleted: false,
+                        client_id: new.client_id.clone(),
+                    };
+                    let mut made = std::mem::take(&mut events[i]);
+                    made.push(RoomEvent { room_id: new.room_id, seq: seqs[i], kind: EventKind::Message { message: message.clone() } });
+                    outcomes[i] = Some(PostOutcome::Created { message, events: made });
+                }
+                for (i, first) in repeats {
+                    if let Some(PostOutcome::Created { message, .. }) = &outcomes[first] {
+                        outcomes[i] = Some(PostOutcome::Existing(message.clone()));
+                    }
+                }
+                outcomes.into_iter().map(|o| o.ok_or_else(|| StoreError::Other("unanswered send".into()))).collect()
             }
 
             /// Stores one message in its own transaction. A `client_id` that raced in from
@@ -774,16 +959,12 @@ macro_rules! sql_store {
                     // message fails, none is kept and each is stored on its own, so one bad
                     // message never costs the others theirs.
                     let mut tx = self.writer().begin().await?;
-                    let mut outcomes = Vec::with_capacity(batch.len());
-                    for new in &batch {
-                        match Self::post_in_tx(&mut tx, new).await {
-                            Ok(outcome) => outcomes.push(outcome),
-                            Err(_) => break,
+                    match Self::post_batch_in_tx(&mut tx, &batch).await {
+                        Ok(outcomes) => {
+                            tx.commit().await?;
+                            return Ok(outcomes.into_iter().map(Ok).collect());
                         }
-                    }
-                    if outcomes.len() == batch.len() {
-                        tx.commit().await?;
-                        return Ok(outcomes.into_iter().map(Ok).collect());
+                        Err(e) => tracing::debug!(error = %e, size = batch.len(), "a send batch failed; storing its messages one by one"),
                     }
                     tx.rollback().await?;
                     let mut results = Vec::with_capacity(batch.len());
