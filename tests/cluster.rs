@@ -3,6 +3,7 @@
 //! concurrent runs do not hear each other.
 
 mod common;
+mod procs;
 mod wsclient;
 
 use common::{Backend, TestApp, spawn_app_with};
@@ -293,4 +294,77 @@ async fn a_nats_restart_loses_no_event() {
         vec![2, 3, 4, 5, 6, 7],
         "everything sent while the bus was down arrives, in order"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_node_mid_burst_loses_no_acknowledged_message() {
+    let nats = Nats::start(procs::free_port()).await;
+    let bus = format!("nats://127.0.0.1:{}", nats.port);
+    let cluster = format!("kill{:x}", rand_u64());
+    let database_url = common::fresh_postgres_database().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = [
+        ("BUS_URL", bus.as_str()),
+        ("CLUSTER_NAME", cluster.as_str()),
+    ];
+    let doomed = procs::start_server(dir.path(), &database_url, procs::free_port(), &env).await;
+    let survivor = procs::start_server(dir.path(), &database_url, procs::free_port(), &env).await;
+    let (token, _) = procs::register(&survivor.base, "ann").await;
+    let room = procs::create_room(&survivor.base, &token, "burst").await;
+    let mut watcher = WsClient::connect(&survivor.base, &token).await;
+    watcher.subscribe(room, None).await;
+
+    // Send through the doomed node, 16 in flight; kill it -9 after 100 acks.
+    let mut sender = WsClient::connect(&doomed.base, &token).await;
+    let frame = |n: usize| json!({"type": "send", "room_id": room, "message": format!("m{n}"), "client_id": format!("k{n}")});
+    let mut acked = std::collections::HashSet::new();
+    let mut sent = 0;
+    while sent < 16 {
+        sender.send(frame(sent)).await;
+        sent += 1;
+    }
+    while acked.len() < 100 {
+        let reply = sender.next().await;
+        if reply["type"] == "ack" {
+            acked.insert(reply["client_id"].as_str().expect("client_id").to_owned());
+            sender.send(frame(sent)).await;
+            sent += 1;
+        }
+    }
+    drop(doomed);
+    while let Some(reply) = sender.try_next(std::time::Duration::from_millis(200)).await {
+        if reply["type"] == "ack" {
+            acked.insert(reply["client_id"].as_str().expect("client_id").to_owned());
+        }
+    }
+
+    // The client moves to the surviving node and carries on.
+    let mut moved = WsClient::connect(&survivor.base, &token).await;
+    moved.send(json!({"type": "send", "room_id": room, "message": "after the crash", "client_id": "after"})).await;
+    assert_eq!(moved.next_of_type("ack").await["client_id"], "after");
+
+    let stored = procs::history(&survivor.base, room, &token).await;
+    let stored_ids: std::collections::HashSet<&str> = stored
+        .iter()
+        .filter_map(|m| m["client_id"].as_str())
+        .collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored_ids.contains(id.as_str()))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    let last_seq = stored
+        .last()
+        .and_then(|m| m["seq"].as_i64())
+        .expect("messages");
+    // The watcher on the surviving node saw every event, gapless, even those the dead
+    // node committed but never published.
+    let mut seen = Vec::new();
+    while seen.last() != Some(&last_seq) {
+        let frame = watcher.next().await;
+        if frame["room_id"] == room && frame.get("seq").is_some() {
+            seen.push(frame["seq"].as_i64().expect("seq"));
+        }
+    }
+    assert_eq!(seen, (1..=last_seq).collect::<Vec<_>>());
 }

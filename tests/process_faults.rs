@@ -3,115 +3,26 @@
 //! order), and SIGTERM (sockets close with 1001 after in-flight sends commit).
 
 mod common;
+mod procs;
 mod wsclient;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Backend, database_url_for};
 use futures_util::future::join_all;
-use serde_json::{Value, json};
-use tempfile::TempDir;
+use procs::{create_room, free_port, get_json, history, register, start_server};
+use serde_json::json;
 use wsclient::WsClient;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    /// A failing test must not leave its server running (it would hold the test's output open).
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-// The child is reaped by `Server`'s Drop, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
-async fn start_server(dir: &TempDir, database_url: &str, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_banter"))
-        .arg("serve")
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("DATA_DIR", dir.path())
-        .env("DATABASE_URL", database_url)
-        .env("SECRET_KEY", "process-test-secret-key-0123456789abcdef")
-        .env("WS_SEND_RATE", "1000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("banter starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Server { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("banter did not start on port {port}");
-}
-
-async fn register(base: &str, username: &str) -> (String, i64) {
-    let client = reqwest::Client::new();
-    let body: Value = client
-        .post(format!("{base}/auth/register/"))
-        .json(&json!({"username": username, "email": format!("{username}@example.com"), "password": "password-123"}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
-    (
-        body["access"].as_str().expect("access").to_owned(),
-        body["user"]["id"].as_i64().expect("id"),
-    )
-}
-
-async fn get_json(base: &str, path: &str, token: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json")
-}
 
 async fn kill_9_during_a_burst_loses_no_acknowledged_message(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = database_url_for(backend, &dir).await;
     let port = free_port();
-    let server = start_server(&dir, &database_url, port).await;
+    let server = start_server(dir.path(), &database_url, port, &[]).await;
     let (owner, _) = register(&server.base, "owner").await;
-    let room: Value = reqwest::Client::new()
-        .post(format!("{}/chat/rooms/", server.base))
-        .bearer_auth(&owner)
-        .json(&json!({"name": "burst"}))
-        .send()
-        .await
-        .expect("create room")
-        .json()
-        .await
-        .expect("json");
-    let room_id = room["id"].as_i64().expect("room id");
+    let room_id = create_room(&server.base, &owner, "burst").await;
 
     // Four senders fire continuously; the server is killed once 200 acks are in.
     let (acks_tx, mut acks_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -157,24 +68,11 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message(backend: Backend) {
         acknowledged.insert(client_id);
     }
 
-    let server = start_server(&dir, &database_url, port).await;
+    let server = start_server(dir.path(), &database_url, port, &[]).await;
     let (token, _) = register(&server.base, "auditor").await;
     let room = get_json(&server.base, &format!("/chat/rooms/{room_id}/"), &token).await;
     let last_seq = room["last_seq"].as_i64().expect("last_seq");
-    let mut stored = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = get_json(
-            &server.base,
-            &format!("/chat/rooms/{room_id}/messages/?limit=100&after_seq={after}"),
-            &token,
-        )
-        .await;
-        let page = page.as_array().expect("a page").clone();
-        let Some(last) = page.last() else { break };
-        after = last["seq"].as_i64().expect("seq");
-        stored.extend(page);
-    }
+    let stored = history(&server.base, room_id, &token).await;
     let stored_ids: HashSet<String> = stored
         .iter()
         .filter_map(|m| m["client_id"].as_str().map(str::to_owned))
@@ -228,7 +126,7 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message(backend: Backend) {
 async fn sigterm_closes_sockets_with_1001(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = database_url_for(backend, &dir).await;
-    let mut server = start_server(&dir, &database_url, free_port()).await;
+    let mut server = start_server(dir.path(), &database_url, free_port(), &[]).await;
     let (token, _) = register(&server.base, "ann").await;
     let mut ws = WsClient::connect(&server.base, &token).await;
     let status = Command::new("kill")
