@@ -25,6 +25,9 @@ enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to PATH while Banter runs
+    /// (for PostgreSQL, says how to use pg_dump instead).
+    Backup { path: std::path::PathBuf },
     /// Manage user accounts directly in the database.
     #[command(subcommand)]
     User(UserCommand),
@@ -98,6 +101,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(command) => user(command, config).await,
+        Command::Backup { path } => {
+            let store = banter::store::connect(&config.database_url).await?;
+            store.backup(path.display().to_string()).await?;
+            println!("backed up to {}", path.display());
+            Ok(())
+        }
     }
 }
 

@@ -219,6 +219,10 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the database can serve a query.
     fn ping(&self) -> StoreFuture<'_, ()>;
 
+    /// Writes a consistent copy of the database to `path` while it is in use (SQLite);
+    /// PostgreSQL answers with how to use its own tools instead.
+    fn backup(&self, path: String) -> StoreFuture<'_, ()>;
+
     /// Stores a new user. `Conflict` names the taken unique key (username or email).
     fn create_user(&self, new: NewUser) -> StoreFuture<'_, UserRecord>;
     fn user_by_id(&self, user_id: i64) -> StoreFuture<'_, Option<UserRecord>>;

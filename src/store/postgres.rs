@@ -30,6 +30,14 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    async fn backup(&self, _path: &str) -> super::StoreResult<()> {
+        Err(super::StoreError::Other(
+            "PostgreSQL is backed up with its own tools: `pg_dump -Fc <database> > banter.dump` for a \
+             logical copy, or pg_basebackup with WAL archiving for point-in-time recovery"
+                .into(),
+        ))
+    }
+
     fn write_concurrency(&self) -> usize {
         4
     }

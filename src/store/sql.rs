@@ -415,6 +415,10 @@ macro_rules! sql_store {
                 <$store>::write_concurrency(self)
             }
 
+            fn backup(&self, path: String) -> StoreFuture<'_, ()> {
+                Box::pin(async move { <$store>::backup(self, &path).await })
+            }
+
             fn ping(&self) -> StoreFuture<'_, ()> {
                 Box::pin(async move {
                     sqlx::query("SELECT 1").execute(self.reader()).await?;

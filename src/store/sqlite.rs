@@ -50,6 +50,20 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    /// `VACUUM INTO` copies a consistent snapshot (a read transaction) while writers go on.
+    async fn backup(&self, path: &str) -> super::StoreResult<()> {
+        if std::path::Path::new(path).exists() {
+            return Err(super::StoreError::Other(format!(
+                "'{path}' already exists; choose a new file"
+            )));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.reader)
+            .await?;
+        Ok(())
+    }
+
     fn write_concurrency(&self) -> usize {
         1
     }

@@ -27,13 +27,24 @@ pub fn free_port() -> u16 {
 }
 
 /// Starts `banter serve` on `port` with `env` added, and waits until it is healthy.
-// The child is reaped by `Server`'s Drop, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
 pub async fn start_server(
     data_dir: &std::path::Path,
     database_url: &str,
     port: u16,
     env: &[(&str, &str)],
+) -> Server {
+    start_server_logging(data_dir, database_url, port, env, Stdio::null()).await
+}
+
+/// As [`start_server`], with the server's log (it logs to stdout) going to `log`.
+// The child is reaped by `Server`'s Drop, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+pub async fn start_server_logging(
+    data_dir: &std::path::Path,
+    database_url: &str,
+    port: u16,
+    env: &[(&str, &str)],
+    log: impl Into<Stdio>,
 ) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_banter"))
         .arg("serve")
@@ -44,7 +55,7 @@ pub async fn start_server(
         .env("WS_SEND_RATE", "1000")
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(log)
         .stderr(Stdio::null())
         .spawn()
         .expect("banter starts");
