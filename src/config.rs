@@ -12,7 +12,7 @@ use axum::http::HeaderValue;
 use base64::Engine;
 use rand::RngCore;
 
-use crate::gateway::SendLimits;
+use crate::gateway::{KeepAlive, SendLimits};
 use crate::http::HttpOptions;
 use crate::service::AuthConfig;
 
@@ -60,6 +60,15 @@ pub struct Settings {
     /// connections: twice that). Bursts of three seconds' worth are allowed.
     #[arg(long, env = "WS_SEND_RATE", default_value = "20")]
     pub ws_send_rate: String,
+
+    /// Seconds between the server's WebSocket pings; a peer that misses two is dropped.
+    #[arg(long, env = "WS_PING_INTERVAL", default_value = "30")]
+    pub ws_ping_interval: String,
+
+    /// Seconds a WebSocket outlives its expired access token while waiting for a fresh
+    /// `auth` frame.
+    #[arg(long, env = "WS_AUTH_GRACE", default_value = "60")]
+    pub ws_auth_grace: String,
 
     /// NATS server that joins this node to a cluster (`nats://host:4222`); needs a
     /// PostgreSQL DATABASE_URL shared by all nodes. Unset: a standalone node.
@@ -113,6 +122,7 @@ pub struct Config {
     pub access_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
     pub ws_send_rate: u32,
+    pub keepalive: KeepAlive,
     pub tls: Option<TlsFiles>,
     /// The cluster bus (NATS URL and cluster name); `None` for a standalone node.
     pub bus: Option<(String, String)>,
@@ -130,6 +140,7 @@ impl std::fmt::Debug for Config {
             .field("access_token_lifetime", &self.access_token_lifetime)
             .field("refresh_token_lifetime", &self.refresh_token_lifetime)
             .field("ws_send_rate", &self.ws_send_rate)
+            .field("keepalive", &self.keepalive)
             .field("tls", &self.tls)
             .field(
                 "bus",
@@ -223,6 +234,10 @@ impl Config {
                     format!("'{}' is not a positive whole number", settings.ws_send_rate),
                 ));
             }
+        };
+        let keepalive = KeepAlive {
+            ping_interval: positive_number("WS_PING_INTERVAL", &settings.ws_ping_interval, 1)?,
+            expiry_grace: positive_number("WS_AUTH_GRACE", &settings.ws_auth_grace, 1)?,
         };
         let tls = match (&settings.tls_cert, &settings.tls_key) {
             (None, None) => None,
@@ -318,6 +333,7 @@ impl Config {
             access_token_lifetime,
             refresh_token_lifetime,
             ws_send_rate,
+            keepalive,
             tls,
             bus,
         })
@@ -406,6 +422,8 @@ mod tests {
             access_token_lifetime: "10".into(),
             refresh_token_lifetime: "5".into(),
             ws_send_rate: "20".into(),
+            ws_ping_interval: "30".into(),
+            ws_auth_grace: "60".into(),
             tls_cert: None,
             tls_key: None,
             bus_url: None,

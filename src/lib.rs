@@ -62,7 +62,7 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let service = build_service(config).await?;
-    let gateway = Gateway::start(service.clone(), config.send_limits());
+    let gateway = Gateway::start(service.clone(), config.send_limits(), config.keepalive);
     let state = AppState {
         service,
         metrics: metrics_handle(),

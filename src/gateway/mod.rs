@@ -52,10 +52,19 @@ impl Default for SendLimits {
     }
 }
 
+/// Keep-alive timings: a ping every `ping_interval` (two unanswered drop the peer), and
+/// how long a socket outlives its access token without a fresh `auth` frame.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepAlive {
+    pub ping_interval: Duration,
+    pub expiry_grace: Duration,
+}
+
 pub struct Gateway {
     service: Arc<Service>,
     hub: Arc<Hub>,
     limits: SendLimits,
+    keepalive: KeepAlive,
     user_sends: DefaultKeyedRateLimiter<i64>,
     next_conn_id: AtomicU64,
     sessions: AtomicUsize,
@@ -71,11 +80,12 @@ fn per_second_quota(rate: u32) -> Quota {
 impl Gateway {
     /// Builds the gateway and starts its background work: listening to the bus, and a
     /// tick for typing timeouts and gap fills.
-    pub fn start(service: Arc<Service>, limits: SendLimits) -> Arc<Self> {
+    pub fn start(service: Arc<Service>, limits: SendLimits, keepalive: KeepAlive) -> Arc<Self> {
         let gateway = Arc::new(Self {
             hub: Arc::new(Hub::default()),
             user_sends: RateLimiter::keyed(per_second_quota(limits.per_user_per_second)),
             limits,
+            keepalive,
             next_conn_id: AtomicU64::new(1),
             sessions: AtomicUsize::new(0),
             service,

@@ -30,9 +30,6 @@ use crate::domain::validate::{ClientId, MessageBody};
 use crate::service::{Caller, PostResult, ServiceResult};
 
 const AUTH_DEADLINE: Duration = Duration::from_secs(10);
-/// An expired access token keeps a live socket this long, waiting for a fresh `auth`.
-const EXPIRY_GRACE: Duration = Duration::from_secs(60);
-const PING_INTERVAL: Duration = Duration::from_secs(30);
 const MISSED_PONGS_ALLOWED: u32 = 2;
 /// A replay longer than this asks the client to reload history over HTTP instead.
 const MAX_REPLAY: i64 = 1000;
@@ -163,8 +160,8 @@ pub(super) async fn run(
         conn_id,
         outbox,
         legacy_room: None,
-        auth_deadline: deadline_for(expires_at),
-        next_ping: now + PING_INTERVAL,
+        auth_deadline: deadline_for(expires_at, gateway.keepalive.expiry_grace),
+        next_ping: now + gateway.keepalive.ping_interval,
         missed_pongs: 0,
         ping_due: false,
         frames: RateLimiter::direct(
@@ -185,12 +182,12 @@ pub(super) async fn run(
     session.serve(sink, stream).await;
 }
 
-fn deadline_for(expires_at: Option<i64>) -> Instant {
+fn deadline_for(expires_at: Option<i64>, grace: Duration) -> Instant {
     let now_secs = chrono::Utc::now().timestamp();
     let remaining = expires_at
         .map_or(0, |exp| exp.saturating_sub(now_secs))
         .max(0) as u64;
-    Instant::now() + Duration::from_secs(remaining) + EXPIRY_GRACE
+    Instant::now() + Duration::from_secs(remaining) + grace
 }
 
 /// The caller and their token's expiry, from `?token=` or a first `auth` frame within
@@ -555,7 +552,10 @@ impl Session {
     async fn renew(&mut self, token: &str) {
         match self.gateway.service.authenticate(token).await {
             Ok(caller) if caller.id == self.caller.id => {
-                self.auth_deadline = deadline_for(self.gateway.service.access_expiry(token));
+                self.auth_deadline = deadline_for(
+                    self.gateway.service.access_expiry(token),
+                    self.gateway.keepalive.expiry_grace,
+                );
                 self.caller = caller;
             }
             Ok(_) => {
@@ -657,7 +657,7 @@ impl Session {
             }
             self.missed_pongs += 1;
             self.ping_due = true;
-            self.next_ping = now + PING_INTERVAL;
+            self.next_ping = now + self.gateway.keepalive.ping_interval;
         }
         true
     }

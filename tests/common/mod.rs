@@ -86,6 +86,8 @@ pub fn settings(dir: &std::path::Path, database_url: &str) -> Settings {
         access_token_lifetime: "10".into(),
         refresh_token_lifetime: "5".into(),
         ws_send_rate: "20".into(),
+        ws_ping_interval: "30".into(),
+        ws_auth_grace: "60".into(),
         tls_cert: None,
         tls_key: None,
         bus_url: None,
