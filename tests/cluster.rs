@@ -79,21 +79,7 @@ async fn every_node_delivers_every_event_in_the_same_gapless_order() {
     let bursts = senders.iter().enumerate().map(|(i, sender)| {
         let base = nodes[i].base.clone();
         let token = sender.access.clone();
-        async move {
-            let mut ws = WsClient::connect(&base, &token).await;
-            for n in 0..per_sender {
-                ws.send(json!({"type": "send", "room_id": room, "message": format!("n{i} m{n}"), "client_id": format!("n{i}-{n}")}))
-                    .await;
-            }
-            let mut acked = 0;
-            while acked < per_sender {
-                let frame = ws.next().await;
-                assert_ne!(frame["type"], "error", "{frame}");
-                if frame["type"] == "ack" {
-                    acked += 1;
-                }
-            }
-        }
+        async move { wsclient::send_burst(&base, &token, room, &format!("n{i}"), per_sender).await }
     });
     join_all(bursts).await;
     let total = 3 * per_sender;

@@ -64,21 +64,7 @@ async fn concurrent_senders_give_every_subscriber_the_same_gapless_order(backend
     let bursts = senders.iter().enumerate().map(|(i, sender)| {
         let base = app.base.clone();
         let token = sender.access.clone();
-        async move {
-            let mut ws = WsClient::connect(&base, &token).await;
-            for n in 0..per_sender {
-                ws.send(json!({"type": "send", "room_id": room, "message": format!("s{i} m{n}"), "client_id": format!("s{i}-{n}")}))
-                    .await;
-            }
-            let mut acked = 0;
-            while acked < per_sender {
-                let frame = ws.next().await;
-                assert_ne!(frame["type"], "error", "{frame}");
-                if frame["type"] == "ack" {
-                    acked += 1;
-                }
-            }
-        }
+        async move { wsclient::send_burst(&base, &token, room, &format!("s{i}"), per_sender).await }
     });
     join_all(bursts).await;
     let total = senders.len() * per_sender;

@@ -125,6 +125,24 @@ impl WsClient {
     }
 }
 
+/// Connects as `token` and sends `count` messages to `room_id` without waiting between
+/// them (contents `"<label> m<n>"`, client ids `"<label>-<n>"`), then waits for every ack.
+pub async fn send_burst(base: &str, token: &str, room_id: i64, label: &str, count: usize) {
+    let mut ws = WsClient::connect(base, token).await;
+    for n in 0..count {
+        ws.send(json!({"type": "send", "room_id": room_id, "message": format!("{label} m{n}"), "client_id": format!("{label}-{n}")}))
+            .await;
+    }
+    let mut acked = 0;
+    while acked < count {
+        let frame = ws.next().await;
+        assert_ne!(frame["type"], "error", "{frame}");
+        if frame["type"] == "ack" {
+            acked += 1;
+        }
+    }
+}
+
 pub fn close_code(code: u16) -> CloseCode {
     CloseCode::from(code)
 }
