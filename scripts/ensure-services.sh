@@ -18,11 +18,12 @@ if ! pg_isready -q -h "$PGHOST" -p "$PGPORT"; then
   pg_isready -h "$PGHOST" -p "$PGPORT"
 fi
 
-# Test databases from earlier runs (each test makes its own) are dropped here.
+# Test databases from earlier runs (each test makes its own) are dropped here; one still in
+# use by a concurrent test run is left alone.
 psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -Atc \
   "SELECT datname FROM pg_database WHERE datname LIKE 'banter\_test\_%'" |
   while read -r db; do
-    psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null
+    psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
   done
 
 # NATS (with JetStream, as the machine runs it) for the cluster tests.
