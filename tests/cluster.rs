@@ -172,6 +172,90 @@ async fn http_writes_typing_and_read_markers_cross_nodes() {
     assert_eq!(status, 200, "{ready}");
 }
 
+/// The next `presence` frame within `wait`, skipping others.
+async fn next_presence(ws: &mut WsClient, wait: std::time::Duration) -> Option<(String, bool)> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = ws.try_next(left).await?;
+        if frame["type"] == "presence" {
+            let user = frame["user"]["username"]
+                .as_str()
+                .expect("username")
+                .to_owned();
+            return Some((user, frame["online"].as_bool().expect("online")));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_a_users_union_over_nodes() {
+    let nodes = three_nodes().await;
+    let ann = nodes[0].register("ann").await;
+    let bob = nodes[0].register("bob").await;
+    let carol = nodes[0].register("carol").await;
+    let room = nodes[0].create_room(&ann, "lobby", false).await;
+    for user in [&bob, &carol] {
+        let (status, _) = nodes[0]
+            .post(
+                &format!("/chat/rooms/{room}/join/"),
+                &user.access,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let short = std::time::Duration::from_millis(500);
+    let long = std::time::Duration::from_secs(10);
+
+    let mut ann_ws = WsClient::connect(&nodes[0].base, &ann.access).await;
+    ann_ws.subscribe(room, None).await;
+    let mut bob_on_1 = WsClient::connect(&nodes[1].base, &bob.access).await;
+    bob_on_1.subscribe(room, None).await;
+    assert_eq!(
+        next_presence(&mut ann_ws, long).await,
+        Some(("bob".into(), true))
+    );
+
+    // A subscriber on a third node is told both, though neither is on its node.
+    let mut carol_ws = WsClient::connect(&nodes[2].base, &carol.access).await;
+    let (_, subscribed) = carol_ws.subscribe(room, None).await;
+    let mut online: Vec<&str> = subscribed["online"]
+        .as_array()
+        .expect("online")
+        .iter()
+        .filter_map(|user| user["username"].as_str())
+        .collect();
+    online.sort_unstable();
+    assert_eq!(online, ["ann", "bob", "carol"]);
+    assert_eq!(
+        next_presence(&mut ann_ws, long).await,
+        Some(("carol".into(), true))
+    );
+
+    // Bob on a second node is still one bob: nobody is told.
+    let mut bob_on_2 = WsClient::connect(&nodes[2].base, &bob.access).await;
+    bob_on_2.subscribe(room, None).await;
+    bob_on_1.close().await;
+    assert_eq!(
+        next_presence(&mut ann_ws, short).await,
+        None,
+        "bob is still online on node three"
+    );
+    assert_eq!(next_presence(&mut carol_ws, short).await, None);
+
+    // His last connection ends: offline everywhere.
+    bob_on_2.close().await;
+    assert_eq!(
+        next_presence(&mut ann_ws, long).await,
+        Some(("bob".into(), false))
+    );
+    assert_eq!(
+        next_presence(&mut carol_ws, long).await,
+        Some(("bob".into(), false))
+    );
+}
+
 /// A private NATS server on its own port, so restarting it disturbs no other test.
 struct Nats {
     child: std::process::Child,
@@ -297,8 +381,24 @@ async fn killing_a_node_mid_burst_loses_no_acknowledged_message() {
     let survivor = procs::start_server(dir.path(), &database_url, procs::free_port(), &env).await;
     let (token, _) = procs::register(&survivor.base, "ann").await;
     let room = procs::create_room(&survivor.base, &token, "burst").await;
+    // Bob is online only through the doomed node; when it dies, he goes offline.
+    let (bob, _) = procs::register(&survivor.base, "bob").await;
+    let joined = reqwest::Client::new()
+        .post(format!("{}/chat/rooms/{room}/join/", survivor.base))
+        .bearer_auth(&bob)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("join");
+    assert_eq!(joined.status(), 200);
     let mut watcher = WsClient::connect(&survivor.base, &token).await;
-    watcher.subscribe(room, None).await;
+    let (replay, _) = watcher.subscribe(room, Some(0)).await;
+    let mut bob_ws = WsClient::connect(&doomed.base, &bob).await;
+    bob_ws.subscribe(room, None).await;
+    assert_eq!(
+        next_presence(&mut watcher, std::time::Duration::from_secs(10)).await,
+        Some(("bob".into(), true))
+    );
 
     // Send through the doomed node, 16 in flight; kill it -9 after 100 acks.
     let mut sender = WsClient::connect(&doomed.base, &token).await;
@@ -345,12 +445,28 @@ async fn killing_a_node_mid_burst_loses_no_acknowledged_message() {
         .expect("messages");
     // The watcher on the surviving node saw every event, gapless, even those the dead
     // node committed but never published.
-    let mut seen = Vec::new();
+    let mut seen: Vec<i64> = replay
+        .iter()
+        .filter_map(|event| event["seq"].as_i64())
+        .collect();
+    let mut presence = Vec::new();
     while seen.last() != Some(&last_seq) {
         let frame = watcher.next().await;
         if frame["room_id"] == room && frame.get("seq").is_some() {
             seen.push(frame["seq"].as_i64().expect("seq"));
+        } else if frame["type"] == "presence" {
+            presence.push((frame["user"]["username"].clone(), frame["online"].clone()));
         }
     }
     assert_eq!(seen, (1..=last_seq).collect::<Vec<_>>());
+
+    // The dead node's presence goes when it has been silent for the node timeout.
+    if presence.is_empty() {
+        let wait = banter::gateway::hub::NODE_TIMEOUT + std::time::Duration::from_secs(5);
+        if let Some((user, online)) = next_presence(&mut watcher, wait).await {
+            presence.push((json!(user), json!(online)));
+        }
+    }
+    assert_eq!(presence, [(json!("bob"), json!(false))]);
+    drop(bob_ws);
 }

@@ -11,8 +11,13 @@
 //! session replays the store's events up to `covered`; then `replay_done` sends
 //! `subscribed` and the buffered events after `covered`, and it is `Live`. Each event is
 //! serialised once; every recipient gets a clone of the same bytes.
+//!
+//! Presence is a user's union over the cluster's nodes: the hub tells the bus when a
+//! user's first subscription to a room on this node starts or their last one ends, keeps
+//! what other nodes told it, and shows a change only when the union changes. Nodes send
+//! a heartbeat; one unheard of for [`NODE_TIMEOUT`] has died and its presence is dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +25,7 @@ use axum::extract::ws::Utf8Bytes;
 
 use super::outbox::{CLOSE_DEACTIVATED, CloseReason, Outbox};
 use super::protocol::{self, UserRef};
-use crate::bus::Notice;
+use crate::bus::{Bus, Notice, PresenceEntry};
 use crate::domain::event::{EventKind, RoomEvent};
 
 pub type ConnId = u64;
@@ -31,6 +36,10 @@ const GAP_PATIENCE: Duration = Duration::from_millis(200);
 pub const TYPING_TIMEOUT: Duration = Duration::from_secs(6);
 /// Events fetched per gap fill.
 const FILL_BATCH: i64 = 500;
+/// How often a node tells the others it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A node unheard of this long is gone (three heartbeats missed).
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One room event, serialised once, with what delivering it changes.
 struct Delivery {
@@ -89,6 +98,93 @@ struct State {
     rooms: HashMap<i64, RoomState>,
     conns: HashMap<ConnId, Conn>,
     users: HashMap<i64, Vec<ConnId>>,
+    remote: RemotePresence,
+    last_heartbeat: Option<Instant>,
+}
+
+/// Who is online through other nodes, as their presence notices said.
+#[derive(Default)]
+struct RemotePresence {
+    /// room → user → the user, and the other nodes where they are subscribed to it.
+    rooms: HashMap<i64, HashMap<i64, (UserRef, HashSet<u64>)>>,
+    /// When each other node was last heard from.
+    heard: HashMap<u64, Instant>,
+}
+
+impl RemotePresence {
+    fn is_online(&self, room_id: i64, user_id: i64) -> bool {
+        self.rooms
+            .get(&room_id)
+            .is_some_and(|users| users.contains_key(&user_id))
+    }
+
+    fn users(&self, room_id: i64) -> impl Iterator<Item = &UserRef> {
+        self.rooms
+            .get(&room_id)
+            .into_iter()
+            .flat_map(|users| users.values().map(|(user, _)| user))
+    }
+
+    /// True when the user was online in the room on no other node before.
+    fn add(&mut self, node: u64, room_id: i64, user: UserRef) -> bool {
+        let users = self.rooms.entry(room_id).or_default();
+        let (_, nodes) = users
+            .entry(user.id)
+            .or_insert_with(|| (user, HashSet::new()));
+        nodes.insert(node) && nodes.len() == 1
+    }
+
+    /// The user, when they are now online in the room on no other node.
+    fn remove(&mut self, node: u64, room_id: i64, user_id: i64) -> Option<UserRef> {
+        let users = self.rooms.get_mut(&room_id)?;
+        let (_, nodes) = users.get_mut(&user_id)?;
+        if !nodes.remove(&node) || !nodes.is_empty() {
+            return None;
+        }
+        let (user, _) = users.remove(&user_id)?;
+        if users.is_empty() {
+            self.rooms.remove(&room_id);
+        }
+        Some(user)
+    }
+
+    /// Forgets everything `node` held, returning the (room, user) pairs now offline.
+    fn forget(&mut self, node: u64) -> Vec<(i64, UserRef)> {
+        let held: Vec<(i64, i64)> = self
+            .rooms
+            .iter()
+            .flat_map(|(room_id, users)| {
+                users
+                    .iter()
+                    .filter(|(_, (_, nodes))| nodes.contains(&node))
+                    .map(|(user_id, _)| (*room_id, *user_id))
+            })
+            .collect();
+        held.into_iter()
+            .filter_map(|(room_id, user_id)| {
+                self.remove(node, room_id, user_id)
+                    .map(|user| (room_id, user))
+            })
+            .collect()
+    }
+}
+
+/// This node as the others know it: its id, and the bus it tells them through.
+struct Link {
+    node: u64,
+    bus: Arc<dyn Bus>,
+}
+
+impl Link {
+    fn presence(&self, room_id: i64, user: &UserRef, online: bool) {
+        self.bus.publish(Notice::Presence {
+            node: self.node,
+            room_id,
+            user_id: user.id,
+            username: user.username.clone(),
+            online,
+        });
+    }
 }
 
 /// A store read the hub needs: events of `room_id` after `after_seq`, at most `limit`.
@@ -99,12 +195,23 @@ pub struct Fill {
     pub limit: i64,
 }
 
-#[derive(Default)]
 pub struct Hub {
     state: Mutex<State>,
+    link: Link,
 }
 
 impl Hub {
+    /// A hub whose presence changes go to other nodes through `bus`.
+    pub fn new(bus: Arc<dyn Bus>) -> Self {
+        Self {
+            state: Mutex::default(),
+            link: Link {
+                node: rand::random(),
+                bus,
+            },
+        }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state
             .lock()
@@ -130,8 +237,9 @@ impl Hub {
         let Some(conn) = state.conns.remove(&conn_id) else {
             return;
         };
+        let State { rooms, remote, .. } = &mut *state;
         for room_id in &conn.rooms {
-            remove_subscriber(&mut state.rooms, *room_id, conn_id, &conn.user);
+            remove_subscriber(rooms, remote, &self.link, *room_id, conn_id, &conn.user);
         }
         if let Some(conns) = state.users.get_mut(&conn.user.id) {
             conns.retain(|id| *id != conn_id);
@@ -145,12 +253,17 @@ impl Hub {
     /// Starts a subscription in the replaying state (a repeated subscribe starts over).
     pub fn subscribe(&self, conn_id: ConnId, room_id: i64) {
         let mut state = self.state();
-        let State { rooms, conns, .. } = &mut *state;
+        let State {
+            rooms,
+            conns,
+            remote,
+            ..
+        } = &mut *state;
         let Some(conn) = conns.get_mut(&conn_id) else {
             return;
         };
         if conn.rooms.contains(&room_id) {
-            remove_subscriber(rooms, room_id, conn_id, &conn.user);
+            remove_subscriber(rooms, remote, &self.link, room_id, conn_id, &conn.user);
         } else {
             conn.rooms.push(room_id);
         }
@@ -170,7 +283,12 @@ impl Hub {
     /// and makes the subscription live.
     pub fn replay_done(&self, conn_id: ConnId, room_id: i64, covered: i64, is_private: bool) {
         let mut state = self.state();
-        let State { rooms, conns, .. } = &mut *state;
+        let State {
+            rooms,
+            conns,
+            remote,
+            ..
+        } = &mut *state;
         let (Some(conn), Some(room)) = (conns.get(&conn_id), rooms.get_mut(&room_id)) else {
             return;
         };
@@ -191,31 +309,45 @@ impl Hub {
             entry.1 += 1;
             entry.1 == 1
         };
-        let online: Vec<UserRef> = room.online.values().map(|(user, _)| user.clone()).collect();
+        let mut online: Vec<UserRef> = room.online.values().map(|(user, _)| user.clone()).collect();
+        online.extend(
+            remote
+                .users(room_id)
+                .filter(|user| !room.online.contains_key(&user.id))
+                .cloned(),
+        );
         conn.outbox
             .push_own(protocol::subscribed(room_id, covered, &online));
         for delivery in buffered.iter().filter(|d| d.seq > covered) {
             conn.outbox.push(delivery.frame.clone());
         }
         if became_online {
-            let frame = protocol::presence(room_id, &conn.user, true);
-            broadcast(room, &frame, |id, _| id != conn_id);
+            self.link.presence(room_id, &conn.user, true);
+            if !remote.is_online(room_id, conn.user.id) {
+                let frame = protocol::presence(room_id, &conn.user, true);
+                broadcast(room, &frame, |id, _| id != conn_id);
+            }
         }
         if room.next_seq.is_none() {
             room.next_seq = Some(covered + 1);
             room.pending = room.pending.split_off(&(covered + 1));
-            drain(rooms, conns, room_id);
+            drain(rooms, conns, remote, &self.link, room_id);
         }
     }
 
     pub fn unsubscribe(&self, conn_id: ConnId, room_id: i64) {
         let mut state = self.state();
-        let State { rooms, conns, .. } = &mut *state;
+        let State {
+            rooms,
+            conns,
+            remote,
+            ..
+        } = &mut *state;
         let Some(conn) = conns.get_mut(&conn_id) else {
             return;
         };
         conn.rooms.retain(|id| *id != room_id);
-        remove_subscriber(rooms, room_id, conn_id, &conn.user);
+        remove_subscriber(rooms, remote, &self.link, room_id, conn_id, &conn.user);
     }
 
     /// The connection's user, when it is subscribed to the room (and so may type there).
@@ -279,14 +411,113 @@ impl Hub {
                 },
                 *typing,
             ),
-            Notice::Resync => self.mark_all_stale(),
+            Notice::Presence {
+                node,
+                room_id,
+                user_id,
+                username,
+                online,
+            } if *node != self.link.node => {
+                let user = UserRef {
+                    id: *user_id,
+                    username: username.clone(),
+                };
+                self.apply_remote_presence(*node, *room_id, user, *online);
+            }
+            Notice::PresenceSnapshot { node, online, ask } if *node != self.link.node => {
+                self.apply_snapshot(*node, online);
+                if *ask {
+                    self.announce(false);
+                }
+            }
+            Notice::NodeAlive { node } if *node != self.link.node => {
+                self.state().remote.heard.insert(*node, Instant::now());
+            }
+            Notice::Presence { .. }
+            | Notice::PresenceSnapshot { .. }
+            | Notice::NodeAlive { .. } => {}
+            Notice::Resync => {
+                self.mark_all_stale();
+                self.announce(true);
+            }
+        }
+    }
+
+    /// Tells the other nodes everything online here; with `ask`, they answer in kind.
+    pub fn announce(&self, ask: bool) {
+        let online: Vec<PresenceEntry> = self
+            .state()
+            .rooms
+            .iter()
+            .flat_map(|(room_id, room)| {
+                room.online.values().map(|(user, _)| PresenceEntry {
+                    room_id: *room_id,
+                    user_id: user.id,
+                    username: user.username.clone(),
+                })
+            })
+            .collect();
+        self.link.bus.publish(Notice::PresenceSnapshot {
+            node: self.link.node,
+            online,
+            ask,
+        });
+    }
+
+    fn apply_remote_presence(&self, node: u64, room_id: i64, user: UserRef, online: bool) {
+        let mut state = self.state();
+        let State { rooms, remote, .. } = &mut *state;
+        remote.heard.insert(node, Instant::now());
+        if online {
+            if remote.add(node, room_id, user.clone()) {
+                show_remote_change(rooms, room_id, &user, true);
+            }
+        } else if let Some(user) = remote.remove(node, room_id, user.id) {
+            show_remote_change(rooms, room_id, &user, false);
+        }
+    }
+
+    /// Replaces what `node` holds online with `entries`, showing what changed.
+    fn apply_snapshot(&self, node: u64, entries: &[PresenceEntry]) {
+        let mut state = self.state();
+        let State { rooms, remote, .. } = &mut *state;
+        remote.heard.insert(node, Instant::now());
+        let gone = remote.forget(node);
+        let mut came = Vec::new();
+        for entry in entries {
+            let user = UserRef {
+                id: entry.user_id,
+                username: entry.username.clone(),
+            };
+            if remote.add(node, entry.room_id, user.clone()) {
+                came.push((entry.room_id, user));
+            }
+        }
+        let was_online: HashSet<(i64, i64)> = gone
+            .iter()
+            .map(|(room_id, user)| (*room_id, user.id))
+            .collect();
+        for (room_id, user) in &gone {
+            if !remote.is_online(*room_id, user.id) {
+                show_remote_change(rooms, *room_id, user, false);
+            }
+        }
+        for (room_id, user) in came {
+            if !was_online.contains(&(room_id, user.id)) {
+                show_remote_change(rooms, room_id, &user, true);
+            }
         }
     }
 
     /// Delivers a committed room event in seq order.
     pub fn accept(&self, event: &RoomEvent) {
         let mut state = self.state();
-        let State { rooms, conns, .. } = &mut *state;
+        let State {
+            rooms,
+            conns,
+            remote,
+            ..
+        } = &mut *state;
         let Some(room) = rooms.get_mut(&event.room_id) else {
             return;
         };
@@ -317,7 +548,7 @@ impl Hub {
         );
         if room.next_seq.is_some() {
             let started = Instant::now();
-            drain(rooms, conns, event.room_id);
+            drain(rooms, conns, remote, &self.link, event.room_id);
             metrics::histogram!("banter_fanout_seconds").record(started.elapsed().as_secs_f64());
         }
     }
@@ -343,11 +574,43 @@ impl Hub {
         }
     }
 
-    /// Periodic work: ends expired typing, and returns the store reads that gaps need.
+    /// Periodic work: ends expired typing, keeps the cluster's presence current
+    /// (heartbeats out, dead nodes' presence dropped), and returns the store reads that
+    /// gaps need.
     pub fn tick(&self, now: Instant) -> Vec<Fill> {
         let mut state = self.state();
+        let State {
+            rooms,
+            remote,
+            last_heartbeat,
+            ..
+        } = &mut *state;
+        if last_heartbeat.is_none_or(|last| now.duration_since(last) >= HEARTBEAT) {
+            *last_heartbeat = Some(now);
+            self.link.bus.publish(Notice::NodeAlive {
+                node: self.link.node,
+            });
+        }
+        let dead: Vec<u64> = remote
+            .heard
+            .iter()
+            .filter(|(_, heard)| now.duration_since(**heard) >= NODE_TIMEOUT)
+            .map(|(node, _)| *node)
+            .collect();
+        for node in dead {
+            remote.heard.remove(&node);
+            let gone = remote.forget(node);
+            tracing::warn!(
+                node = format!("{node:016x}"),
+                users = gone.len(),
+                "a cluster node went silent; its presence is dropped"
+            );
+            for (room_id, user) in gone {
+                show_remote_change(rooms, room_id, &user, false);
+            }
+        }
         let mut fills = Vec::new();
-        for (room_id, room) in state.rooms.iter_mut() {
+        for (room_id, room) in rooms.iter_mut() {
             let expired: Vec<UserRef> = room
                 .typing
                 .values()
@@ -415,7 +678,13 @@ fn broadcast(room: &RoomState, frame: &Utf8Bytes, to: impl Fn(ConnId, &Subscribe
 }
 
 /// Delivers every pending event that is next in line.
-fn drain(rooms: &mut HashMap<i64, RoomState>, conns: &mut HashMap<ConnId, Conn>, room_id: i64) {
+fn drain(
+    rooms: &mut HashMap<i64, RoomState>,
+    conns: &mut HashMap<ConnId, Conn>,
+    remote: &RemotePresence,
+    link: &Link,
+    room_id: i64,
+) {
     loop {
         let Some(room) = rooms.get_mut(&room_id) else {
             return;
@@ -457,13 +726,16 @@ fn drain(rooms: &mut HashMap<i64, RoomState>, conns: &mut HashMap<ConnId, Conn>,
                     if let Some(conn) = conns.get_mut(&conn_id) {
                         conn.rooms.retain(|id| *id != room_id);
                         let user = conn.user.clone();
-                        remove_subscriber(rooms, room_id, conn_id, &user);
+                        remove_subscriber(rooms, remote, link, room_id, conn_id, &user);
                     }
                 }
             }
             Effect::MemberLeft { .. } => {}
             Effect::RoomDeleted => {
                 if let Some(room) = rooms.remove(&room_id) {
+                    for (user, _) in room.online.values() {
+                        link.presence(room_id, user, false);
+                    }
                     for conn_id in room.subscribers.keys() {
                         if let Some(conn) = conns.get_mut(conn_id) {
                             conn.rooms.retain(|id| *id != room_id);
@@ -479,6 +751,8 @@ fn drain(rooms: &mut HashMap<i64, RoomState>, conns: &mut HashMap<ConnId, Conn>,
 /// Ends one subscription: presence and typing follow, and an empty room is forgotten.
 fn remove_subscriber(
     rooms: &mut HashMap<i64, RoomState>,
+    remote: &RemotePresence,
+    link: &Link,
     room_id: i64,
     conn_id: ConnId,
     user: &UserRef,
@@ -499,13 +773,222 @@ fn remove_subscriber(
         };
         if went_offline {
             room.online.remove(&user.id);
+            link.presence(room_id, user, false);
             if room.typing.remove(&user.id).is_some() {
                 broadcast(room, &protocol::typing(room_id, user, false), |_, _| true);
             }
-            broadcast(room, &protocol::presence(room_id, user, false), |_, _| true);
+            if !remote.is_online(room_id, user.id) {
+                broadcast(room, &protocol::presence(room_id, user, false), |_, _| true);
+            }
         }
     }
     if room.subscribers.is_empty() {
         rooms.remove(&room_id);
+    }
+}
+
+/// Shows this node's subscribers a change in another node's presence, unless the user is
+/// online here too (then nothing changed for the room).
+fn show_remote_change(
+    rooms: &mut HashMap<i64, RoomState>,
+    room_id: i64,
+    user: &UserRef,
+    online: bool,
+) {
+    let Some(room) = rooms.get_mut(&room_id) else {
+        return;
+    };
+    if room.online.contains_key(&user.id) {
+        return;
+    }
+    if !online && room.typing.remove(&user.id).is_some() {
+        broadcast(room, &protocol::typing(room_id, user, false), |_, _| true);
+    }
+    broadcast(room, &protocol::presence(room_id, user, online), |_, _| {
+        true
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use tokio::sync::broadcast;
+
+    use super::*;
+    use crate::bus::LocalBus;
+
+    /// Nodes of a cluster sharing one bus; `pump` hands every notice to every node, as
+    /// the gateway's listener does.
+    struct Cluster {
+        bus: Arc<dyn Bus>,
+        notices: broadcast::Receiver<Arc<Notice>>,
+        nodes: Vec<Hub>,
+    }
+
+    impl Cluster {
+        fn new(size: usize) -> Self {
+            let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(1024));
+            let notices = bus.subscribe();
+            let nodes = (0..size).map(|_| Hub::new(bus.clone())).collect();
+            Self {
+                bus,
+                notices,
+                nodes,
+            }
+        }
+
+        fn pump(&mut self) {
+            while let Ok(notice) = self.notices.try_recv() {
+                for node in &self.nodes {
+                    node.publish(&notice);
+                }
+            }
+        }
+
+        fn join(
+            &mut self,
+            node: usize,
+            conn_id: ConnId,
+            user_id: i64,
+            room_id: i64,
+        ) -> Arc<Outbox> {
+            let outbox = Arc::new(Outbox::default());
+            let hub = &self.nodes[node];
+            let user = UserRef {
+                id: user_id,
+                username: format!("user{user_id}"),
+            };
+            hub.connect(conn_id, user, outbox.clone());
+            hub.subscribe(conn_id, room_id);
+            hub.replay_done(conn_id, room_id, 0, false);
+            self.pump();
+            outbox
+        }
+    }
+
+    fn frames(outbox: &Outbox, kind: &str) -> Vec<Value> {
+        let (frames, _) = outbox.take();
+        frames
+            .iter()
+            .map(|frame| serde_json::from_str::<Value>(frame.as_str()).expect("frames are JSON"))
+            .filter(|frame| frame["type"] == kind)
+            .collect()
+    }
+
+    fn online_ids(subscribed: &Value) -> Vec<i64> {
+        let mut ids: Vec<i64> = subscribed["online"]
+            .as_array()
+            .expect("an online list")
+            .iter()
+            .map(|user| user["id"].as_i64().expect("a user id"))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn presence_is_the_union_over_nodes() {
+        let mut cluster = Cluster::new(2);
+        let alice_a = cluster.join(0, 1, 100, 7);
+        let bob_b = cluster.join(1, 2, 200, 7);
+
+        let subscribed = frames(&bob_b, "subscribed");
+        assert_eq!(
+            online_ids(&subscribed[0]),
+            vec![100, 200],
+            "the list spans nodes"
+        );
+        let seen = frames(&alice_a, "presence");
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            (seen[0]["user"]["id"].as_i64(), seen[0]["online"].as_bool()),
+            (Some(200), Some(true))
+        );
+
+        // Alice opens a second connection on node B: still one user online, no frame.
+        let alice_b = cluster.join(1, 3, 100, 7);
+        assert!(
+            frames(&bob_b, "presence").is_empty(),
+            "already online through node A"
+        );
+        assert_eq!(
+            online_ids(&frames(&alice_b, "subscribed")[0]),
+            vec![100, 200]
+        );
+
+        // Her node A connection ends: she is still online through B.
+        cluster.nodes[0].disconnect(1);
+        cluster.pump();
+        assert!(frames(&bob_b, "presence").is_empty());
+
+        // And when the node B one ends too, she is offline everywhere.
+        cluster.nodes[1].disconnect(3);
+        cluster.pump();
+        let seen = frames(&bob_b, "presence");
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            (seen[0]["user"]["id"].as_i64(), seen[0]["online"].as_bool()),
+            (Some(100), Some(false))
+        );
+    }
+
+    #[test]
+    fn a_silent_node_takes_its_presence_with_it() {
+        let mut cluster = Cluster::new(2);
+        cluster.join(0, 1, 100, 7);
+        let bob_b = cluster.join(1, 2, 200, 7);
+        frames(&bob_b, "presence");
+
+        let now = Instant::now();
+        assert!(cluster.nodes[1].tick(now + NODE_TIMEOUT / 2).is_empty());
+        assert!(
+            frames(&bob_b, "presence").is_empty(),
+            "not silent for long enough"
+        );
+
+        cluster.nodes[1].tick(now + NODE_TIMEOUT + Duration::from_secs(1));
+        let seen = frames(&bob_b, "presence");
+        assert_eq!(seen.len(), 1, "node A's user goes offline: {seen:?}");
+        assert_eq!(
+            (seen[0]["user"]["id"].as_i64(), seen[0]["online"].as_bool()),
+            (Some(100), Some(false))
+        );
+    }
+
+    #[test]
+    fn a_node_beats_once_per_heartbeat_and_others_hear_it() {
+        let mut cluster = Cluster::new(2);
+        let mut heard = cluster.bus.subscribe();
+        let start = Instant::now();
+        for offset in [0, 1, 2, 4, 5, 6, 9, 10] {
+            cluster.nodes[0].tick(start + Duration::from_secs(offset));
+        }
+        let mut beats = 0;
+        while let Ok(notice) = heard.try_recv() {
+            beats += usize::from(matches!(*notice, Notice::NodeAlive { .. }));
+        }
+        assert_eq!(beats, 3, "at 0, 5 and 10 s");
+        cluster.pump();
+        let node_a = cluster.nodes[0].link.node;
+        assert!(cluster.nodes[1].state().remote.heard.contains_key(&node_a));
+        assert!(
+            !cluster.nodes[0].state().remote.heard.contains_key(&node_a),
+            "a node ignores itself"
+        );
+    }
+
+    #[test]
+    fn a_new_node_learns_presence_by_asking() {
+        let mut cluster = Cluster::new(2);
+        cluster.join(0, 1, 100, 7);
+        cluster.join(1, 2, 200, 7);
+        cluster.nodes.push(Hub::new(cluster.bus.clone()));
+        cluster.nodes[2].announce(true);
+        cluster.pump();
+        let carol_c = cluster.join(2, 3, 300, 7);
+        assert_eq!(
+            online_ids(&frames(&carol_c, "subscribed")[0]),
+            vec![100, 200, 300]
+        );
     }
 }

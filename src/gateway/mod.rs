@@ -20,7 +20,9 @@ use axum::response::Response;
 use axum::routing::get;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::bus::Notice;
 
 use crate::service::{Service, ServiceError};
 
@@ -81,8 +83,10 @@ impl Gateway {
     /// Builds the gateway and starts its background work: listening to the bus, and a
     /// tick for typing timeouts and gap fills.
     pub fn start(service: Arc<Service>, limits: SendLimits, keepalive: KeepAlive) -> Arc<Self> {
+        // Subscribed before the first announcement, so no node's answer is missed.
+        let notices = service.bus().subscribe();
         let gateway = Arc::new(Self {
-            hub: Arc::new(Hub::default()),
+            hub: Arc::new(Hub::new(service.bus().clone())),
             user_sends: RateLimiter::keyed(per_second_quota(limits.per_user_per_second)),
             limits,
             keepalive,
@@ -90,8 +94,9 @@ impl Gateway {
             sessions: AtomicUsize::new(0),
             service,
         });
-        tokio::spawn(listen(gateway.clone()));
+        tokio::spawn(listen(gateway.clone(), notices));
         tokio::spawn(tick(gateway.clone()));
+        gateway.hub.announce(true);
         gateway
     }
 
@@ -112,8 +117,7 @@ impl Gateway {
 
 /// Feeds bus notices to the hub. A lagging receiver has lost notices: every room is
 /// refilled from the store.
-async fn listen(gateway: Arc<Gateway>) {
-    let mut notices = gateway.service.bus().subscribe();
+async fn listen(gateway: Arc<Gateway>, mut notices: broadcast::Receiver<Arc<Notice>>) {
     loop {
         match notices.recv().await {
             Ok(notice) => gateway.hub.publish(&notice),
