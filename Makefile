@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: run test web web-check rust-check rust-test services e2e e2e-deps screenshots clean
+.PHONY: run test web web-check rust-check rust-test services e2e e2e-deps screenshots soak clean
 
 ## make run: build the web client and Banter, and serve on http://127.0.0.1:8000 (SQLite in ./data)
 run: web
@@ -45,6 +45,11 @@ e2e: e2e-deps web
 screenshots: e2e-deps web
 	$(CARGO) build --workspace --all-targets
 	cd web && BANTER_BIN=../target/debug/banter npm run e2e
+
+## make soak: 20 minutes of traffic with connection churn; RSS and open files must stay flat
+soak: web
+	$(CARGO) build --release -p banter -p loadgen
+	BIN=target/release bench/loadgen/soak.sh
 
 clean:
 	$(CARGO) clean

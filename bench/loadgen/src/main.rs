@@ -46,6 +46,9 @@ pub enum Scenario {
     Burst,
     Sends,
     Churn,
+    /// `latency` traffic plus connect/close churn for `--duration`, sampling the server's
+    /// memory and open files every `--sample-every` seconds.
+    Soak,
 }
 
 #[derive(Debug, Parser)]
@@ -116,6 +119,15 @@ pub struct Args {
     /// Characters of message content.
     #[arg(long, default_value_t = 100)]
     pub message_bytes: usize,
+    /// soak: connect/close workers running beside the traffic.
+    #[arg(long, default_value_t = 4)]
+    pub churn_workers: usize,
+    /// soak: each churn worker's pause between connections, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub churn_pause_ms: u64,
+    /// soak: seconds between samples of the server's memory and open files.
+    #[arg(long, default_value_t = 60.0)]
+    pub sample_every: f64,
 }
 
 /// What every scenario starts from: the targets, the users and where to connect.

@@ -4,7 +4,8 @@
 //! Rooms scenarios (`fanout`, `latency`, `slow`, `burst`) share one shape: receivers
 //! (`--rooms` × `--subscribers-per-room`, receiver k in room k % rooms) each track their
 //! room's seqs, senders (sender j in room j % rooms) stamp their send time into the
-//! `client_id`, and only the pacing of the senders differs.
+//! `client_id`, and only the pacing of the senders differs. `soak` is `latency` for a
+//! long time with connection churn beside it, sampling the server's memory and files.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use crate::stats::{Latencies, SeqTracker, Tally, now_us, rss_kib, summary};
+use crate::stats::{Latencies, SeqTracker, Tally, now_us, open_files, rss_kib, summary};
 use crate::ws::{self, Frame, SendStamp, Ws};
 use crate::{Scenario, Target};
 
@@ -28,9 +29,11 @@ pub async fn run(target: &Target) -> anyhow::Result<()> {
         Scenario::Idle => idle(target).await?,
         Scenario::Churn => churn(target).await?,
         Scenario::Sends => sends(target).await?,
-        Scenario::Fanout | Scenario::Latency | Scenario::Slow | Scenario::Burst => {
-            rooms(target).await?
-        }
+        Scenario::Fanout
+        | Scenario::Latency
+        | Scenario::Slow
+        | Scenario::Burst
+        | Scenario::Soak => rooms(target).await?,
     };
     println!("{}", serde_json::to_string_pretty(&result)?);
     println!("RESULT {result}");
@@ -529,6 +532,12 @@ async fn rooms(target: &Target) -> anyhow::Result<Value> {
         )));
     }
 
+    let soak = if args.scenario == Scenario::Soak {
+        Some(Soak::start(target, start, until).await?)
+    } else {
+        None
+    };
+
     // Measure: counters at the window's edges, latency by send time inside it.
     let from_us = at(measure_from).await;
     shared.measure_from.store(from_us, Relaxed);
@@ -546,6 +555,10 @@ async fn rooms(target: &Target) -> anyhow::Result<Value> {
     let delivered = shared.delivered.load(Relaxed) - delivered_0;
     let acked = shared.acked.load(Relaxed) - acked_0;
     let rss_loaded = rss(target);
+    let soak = match soak {
+        Some(soak) => Some(soak.finish().await?),
+        None => None,
+    };
 
     drain(&shared, Duration::from_secs(20)).await;
     let _ = shared.stop.send(true);
@@ -601,6 +614,9 @@ async fn rooms(target: &Target) -> anyhow::Result<Value> {
         Pace::Window { window, .. } => result["window"] = json!(window),
         Pace::Rate(_) => result["rate"] = json!(args.rate),
         Pace::Burst(size) => result["burst"] = json!(size),
+    }
+    if let Some(soak) = soak {
+        result["soak"] = soak;
     }
     if args.scenario == Scenario::Slow {
         let phase1 = summary(&shared.delivery[0].merged());
@@ -722,63 +738,18 @@ async fn idle(target: &Target) -> anyhow::Result<Value> {
 /// Connect, wait for `ready`, close; `--connections` workers in a loop.
 async fn churn(target: &Target) -> anyhow::Result<Value> {
     let args = &target.args;
-    let latencies = Arc::new(Latencies::new());
-    let completed = Arc::new(AtomicU64::new(0));
-    let failures = Arc::new(Tally::default());
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let until = measure_from + Duration::from_secs_f64(args.duration);
-    let next = Arc::new(AtomicU64::new(0));
-    // Endpoints are resolved once: each worker cycles through users and URLs.
-    let mut endpoints = Vec::new();
-    for i in 0..target.users.len().max(args.url.len()).max(1) {
-        endpoints.push(target.receiver(i).await?);
-    }
-    let endpoints = Arc::new(endpoints);
-    let mut workers = Vec::new();
-    for w in 0..args.connections.max(1) {
-        let (latencies, completed, failures, next, endpoints) = (
-            latencies.clone(),
-            completed.clone(),
-            failures.clone(),
-            next.clone(),
-            endpoints.clone(),
-        );
-        let sources = args.sources;
-        workers.push(tokio::spawn(async move {
-            while Instant::now() < until {
-                let i = next.fetch_add(1, Relaxed) as usize;
-                let endpoint = &endpoints[i % endpoints.len()];
-                let source = (sources > 1).then(|| {
-                    std::net::IpAddr::from([127, 0, 0, 1 + (i % usize::from(sources)) as u8])
-                });
-                let began = Instant::now();
-                match ws::connect(endpoint, source).await {
-                    Ok(mut ws) => {
-                        if began >= measure_from {
-                            latencies.record(w, began.elapsed().as_micros() as u64);
-                            completed.fetch_add(1, Relaxed);
-                        }
-                        // A clean close: the server ends the TCP connection, so the
-                        // TIME_WAIT lands on its side, not on our ephemeral ports.
-                        let _ = ws.close(None).await;
-                        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                            while let Some(Ok(_)) = ws.next().await {}
-                        })
-                        .await;
-                    }
-                    Err(e) => {
-                        failures.add(format!("{e:#}"));
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        }));
-    }
-    for worker in workers {
-        worker.await?;
-    }
-    let completed = completed.load(Relaxed);
+    let churners = Churners::start(
+        target,
+        args.connections,
+        Duration::ZERO,
+        measure_from,
+        until,
+    )
+    .await?;
+    let (completed, latencies, failures) = churners.finish().await?;
     Ok(json!({
         "scenario": "churn",
         "target": if args.raw { "raw" } else { "banter" },
@@ -788,6 +759,163 @@ async fn churn(target: &Target) -> anyhow::Result<Value> {
         "connect_latency": summary(&latencies.merged()),
         "failures": failures.snapshot(),
     }))
+}
+
+/// Workers that connect (until `ready`), close and start over, until `until`.
+struct Churners {
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    latencies: Arc<Latencies>,
+    completed: Arc<AtomicU64>,
+    failures: Arc<Tally>,
+}
+
+impl Churners {
+    async fn start(
+        target: &Target,
+        count: usize,
+        pause: Duration,
+        measure_from: Instant,
+        until: Instant,
+    ) -> anyhow::Result<Self> {
+        let args = &target.args;
+        let latencies = Arc::new(Latencies::new());
+        let completed = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(Tally::default());
+        let next = Arc::new(AtomicU64::new(0));
+        // Endpoints are resolved once: each worker cycles through users and URLs.
+        let mut endpoints = Vec::new();
+        for i in 0..target.users.len().max(args.url.len()).max(1) {
+            endpoints.push(target.receiver(i).await?);
+        }
+        let endpoints = Arc::new(endpoints);
+        let mut workers = Vec::new();
+        for w in 0..count.max(1) {
+            let (latencies, completed, failures, next, endpoints) = (
+                latencies.clone(),
+                completed.clone(),
+                failures.clone(),
+                next.clone(),
+                endpoints.clone(),
+            );
+            let sources = args.sources;
+            workers.push(tokio::spawn(async move {
+                while Instant::now() < until {
+                    let i = next.fetch_add(1, Relaxed) as usize;
+                    let endpoint = &endpoints[i % endpoints.len()];
+                    let source = (sources > 1).then(|| {
+                        std::net::IpAddr::from([127, 0, 0, 1 + (i % usize::from(sources)) as u8])
+                    });
+                    let began = Instant::now();
+                    match ws::connect(endpoint, source).await {
+                        Ok(mut ws) => {
+                            if began >= measure_from {
+                                latencies.record(w, began.elapsed().as_micros() as u64);
+                                completed.fetch_add(1, Relaxed);
+                            }
+                            // A clean close: the server ends the TCP connection, so the
+                            // TIME_WAIT lands on its side, not on our ephemeral ports.
+                            let _ = ws.close(None).await;
+                            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                                while let Some(Ok(_)) = ws.next().await {}
+                            })
+                            .await;
+                        }
+                        Err(e) => {
+                            failures.add(format!("{e:#}"));
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }));
+        }
+        Ok(Self {
+            workers,
+            latencies,
+            completed,
+            failures,
+        })
+    }
+
+    async fn finish(self) -> anyhow::Result<(u64, Arc<Latencies>, Arc<Tally>)> {
+        for worker in self.workers {
+            worker.await?;
+        }
+        Ok((self.completed.load(Relaxed), self.latencies, self.failures))
+    }
+}
+
+/// What a soak adds to the latency traffic: churn, and samples of the server's resources.
+struct Soak {
+    churners: Churners,
+    sampler: tokio::task::JoinHandle<Vec<Value>>,
+    seconds: f64,
+}
+
+impl Soak {
+    async fn start(target: &Target, start: Instant, until: Instant) -> anyhow::Result<Self> {
+        let args = &target.args;
+        let pid = args.server_pid;
+        let every = Duration::from_secs_f64(args.sample_every.max(1.0));
+        let seconds = until.duration_since(start).as_secs_f64();
+        let sampler = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut when = start;
+            while when <= until {
+                tokio::time::sleep_until(when).await;
+                let elapsed = when.duration_since(start).as_secs_f64().round();
+                let rss = pid.and_then(|pid| rss_kib(pid).ok());
+                let files = pid.and_then(|pid| open_files(pid).ok());
+                eprintln!("soak t={elapsed:.0}s server rss={rss:?} KiB open files={files:?}");
+                samples.push(json!({"t_s": elapsed, "rss_kib": rss, "open_files": files}));
+                when += every;
+            }
+            samples
+        });
+        let churners = Churners::start(
+            target,
+            args.churn_workers,
+            Duration::from_millis(args.churn_pause_ms),
+            start,
+            until,
+        )
+        .await?;
+        Ok(Self {
+            churners,
+            sampler,
+            seconds,
+        })
+    }
+
+    /// Samples, churn figures, and growth from the first sample after warm-up (a
+    /// fifth of the run, at least one sample in) to the last.
+    async fn finish(self) -> anyhow::Result<Value> {
+        let (completed, latencies, failures) = self.churners.finish().await?;
+        let samples = self.sampler.await?;
+        let warm = (samples.len() / 5)
+            .max(1)
+            .min(samples.len().saturating_sub(1));
+        let growth = |key: &str| {
+            let at = |i: usize| samples.get(i).and_then(|s| s[key].as_f64());
+            match (at(warm), samples.len().checked_sub(1).and_then(at)) {
+                (Some(first), Some(last)) if first > 0.0 => {
+                    json!(((last / first - 1.0) * 1000.0).round() / 10.0)
+                }
+                _ => Value::Null,
+            }
+        };
+        Ok(json!({
+            "churn_connects_per_s": (completed as f64 / self.seconds).round(),
+            "churn_connect_latency": summary(&latencies.merged()),
+            "churn_failures": failures.snapshot(),
+            "warm_sample": warm,
+            "rss_growth_percent": growth("rss_kib"),
+            "open_files_growth_percent": growth("open_files"),
+            "samples": samples,
+        }))
+    }
 }
 
 /// Durable sends: senders only, open loop at `--rate`, counting acks.

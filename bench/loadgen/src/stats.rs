@@ -123,6 +123,11 @@ impl Tally {
     }
 }
 
+/// How many files (sockets included) a process has open, from /proc.
+pub fn open_files(pid: u32) -> anyhow::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+}
+
 /// VmRSS of a process in KiB, from /proc.
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
