@@ -459,9 +459,7 @@ impl Session {
             Message::Close(_) => return false,
         };
         if let Err(not_until) = self.frames.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(self.frames.clock()));
             self.rate_limited(None, wait);
             return true;
         }
@@ -503,13 +501,14 @@ impl Session {
                     ));
                     return;
                 };
-                let clock = governor::clock::DefaultClock::default();
+                // The limiter's own clock: building a clock calibrates it (costly per send).
+                let clock = self.sends.clock();
                 let refused = self
                     .sends
                     .check()
                     .and_then(|()| self.gateway.user_sends.check_key(&self.caller.id))
                     .map_err(|not_until| {
-                        not_until.wait_time_from(governor::clock::Clock::now(&clock))
+                        not_until.wait_time_from(governor::clock::Clock::now(clock))
                     });
                 if let Err(wait) = refused {
                     self.rate_limited(reference, wait);

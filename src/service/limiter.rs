@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// Per username: a burst of 10 attempts, then one every 6 s (10 a minute).
@@ -39,7 +39,8 @@ impl LoginLimiter {
 
     /// Counts one attempt; `Err(seconds)` says how long to wait when over either limit.
     pub fn check(&self, username_key: &str, address: Option<IpAddr>) -> Result<(), u64> {
-        let clock = DefaultClock::default();
+        // The limiter's own clock: building one calibrates it, which is not free.
+        let clock = self.per_username.clock();
         let wait = |not_until: governor::NotUntil<_>| {
             not_until.wait_time_from(clock.now()).as_secs().max(1)
         };
