@@ -43,8 +43,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use wsclient::WsClient;
 
-/// Cells in flight at once: enough to keep both cores busy without starving the server.
-const PARALLEL_CELLS: usize = 8;
+/// Cells in flight at once: enough to keep both cores busy while cells wait on database
+/// round trips, without starving the server.
+const PARALLEL_CELLS: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Caller {
@@ -889,10 +890,15 @@ async fn http_cell(
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
     let observed = match serde_json::from_str::<Value>(&text) {
-        Ok(json) if status >= 400 => match json["error"]["code"].as_str() {
-            Some(code) => format!("{status} {code}"),
-            None => format!("{status} (no error code)"),
-        },
+        // The contract's error shape: a code and a human sentence.
+        Ok(json) if status >= 400 => {
+            let message = json["error"]["message"].as_str().unwrap_or_default();
+            match json["error"]["code"].as_str() {
+                Some(code) if !message.is_empty() => format!("{status} {code}"),
+                Some(code) => format!("{status} {code} (without a message)"),
+                None => format!("{status} (no error code)"),
+            }
+        }
         _ if status >= 400 => format!("{status} (not JSON)"),
         _ => status.to_string(),
     };
