@@ -831,6 +831,8 @@ async fn fixture(app: &TestApp, cast: &Cast, row: &Row, caller: Caller) -> Optio
             if caller == Caller::Deactivated {
                 user.refresh.clone()
             } else {
+                // With the login row this makes 20 logins from one address; the server
+                // throttles an address after a burst of 30.
                 let (status, session) = app.login(&user.username, &password(&user.username)).await;
                 assert_eq!(status, StatusCode::OK, "fixture login: {session}");
                 session["refresh"].as_str().expect("refresh").to_owned()
