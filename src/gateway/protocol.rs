@@ -9,6 +9,20 @@ use serde_json::{Map, Value, json};
 use crate::domain::model::{Message, User};
 use crate::domain::validate::{ClientId, MessageBody};
 
+/// Every `type` a client may send, the original API's included. [`parse`] refuses any
+/// other type before looking at the frame, so a new frame type starts here; the
+/// authorization matrix test (`tests/authz_matrix.rs`) fails until it has rows for it.
+pub const CLIENT_FRAME_TYPES: &[&str] = &[
+    "auth",
+    "subscribe",
+    "unsubscribe",
+    "send",
+    "chat_message",
+    "typing",
+    "stop_typing",
+    "ping",
+];
+
 /// A frame from the client, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientFrame {
@@ -169,6 +183,9 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         problems: Vec::new(),
     };
     let frame_type = frame_type.as_str();
+    if !CLIENT_FRAME_TYPES.contains(&frame_type) {
+        return Err(unknown_type(frame_type));
+    }
     match frame_type {
         "auth" => {
             let token = r.string("token", true).map(|token| ClientFrame::Auth {
@@ -233,12 +250,16 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         "ping" => Ok(ClientFrame::Ping {
             nonce: object.get("nonce").cloned(),
         }),
-        other => Err(FrameError::new(
-            "unknown_type",
-            format!("unknown frame type '{other}'"),
-            Some(other.to_owned()),
-        )),
+        other => Err(unknown_type(other)),
     }
+}
+
+fn unknown_type(frame_type: &str) -> FrameError {
+    FrameError::new(
+        "unknown_type",
+        format!("unknown frame type '{frame_type}'"),
+        Some(frame_type.to_owned()),
+    )
 }
 
 /// A user as typing, presence and `online` lists show them.
@@ -356,6 +377,16 @@ mod tests {
                 typing: false
             })
         );
+    }
+
+    #[test]
+    fn every_listed_frame_type_is_parsed() {
+        for frame_type in CLIENT_FRAME_TYPES {
+            let refused = parse(&json!({"type": frame_type}).to_string())
+                .err()
+                .map(|e| e.code);
+            assert_ne!(refused, Some("unknown_type"), "{frame_type}");
+        }
     }
 
     #[test]

@@ -94,7 +94,10 @@ pub fn api_routes(state: AppState) -> Router {
             "/chat/rooms/{room_id}/messages/{message_id}",
             patch(messages::edit).delete(messages::delete),
         )
-        .route("/chat/messages/{room_id}/messages", get(messages::history))
+        .route(
+            "/chat/messages/{room_id}/messages",
+            get(messages::history_original),
+        )
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{user_id}", patch(admin::update_user))
         .route("/admin/rooms", get(admin::rooms))

@@ -12,7 +12,7 @@ use super::routes::{admin, auth, messages, ops, rooms};
         auth::register, auth::login, auth::refresh, auth::logout, auth::me,
         rooms::list, rooms::create, rooms::get, rooms::update, rooms::delete, rooms::join, rooms::leave,
         rooms::members, rooms::invite, rooms::set_role, rooms::remove_member, rooms::direct, rooms::read,
-        messages::history, messages::post, messages::edit, messages::delete,
+        messages::history, messages::history_original, messages::post, messages::edit, messages::delete,
         admin::users, admin::update_user, admin::rooms,
         ops::healthz, ops::readyz, ops::metrics,
     ),

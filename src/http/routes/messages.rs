@@ -91,6 +91,23 @@ pub async fn history(
     ))
 }
 
+/// The original API's path for [`history`], listed on its own so the API description
+/// names every path the server answers.
+#[utoipa::path(get, path = "/chat/messages/{room_id}/messages/", tag = "messages", security(("bearer" = [])),
+    params(("room_id" = i64, Path),
+        ("limit" = Option<i64>, Query, description = "1–100, default 50"),
+        ("before_seq" = Option<i64>, Query, description = "The page just older than this seq"),
+        ("after_seq" = Option<i64>, Query, description = "The page just newer than this seq")),
+    responses((status = 200, body = [Message], description = "One page, ascending by seq"), (status = 404, body = ErrorBody)))]
+pub async fn history_original(
+    state: State<AppState>,
+    caller: AuthUser,
+    room_id: PathIds<i64>,
+    params: QueryParams,
+) -> ApiResult<Json<Vec<Message>>> {
+    history(state, caller, room_id, params).await
+}
+
 #[utoipa::path(post, path = "/chat/rooms/{room_id}/messages/", tag = "messages", security(("bearer" = [])),
     params(("room_id" = i64, Path)), request_body = PostMessageRequest,
     responses((status = 201, body = Message), (status = 200, body = Message, description = "The client_id was used before: the original message"),
