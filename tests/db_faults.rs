@@ -491,8 +491,10 @@ async fn wait_until_writes_resume(
 ) -> Duration {
     let client = reqwest::Client::new();
     let started = Instant::now();
-    for n in 0.. {
+    let mut n = 0;
+    loop {
         let client_id = format!("resume-{n}");
+        n += 1;
         let (status, body) =
             post_message(&client, base, token, room_id, "are we back?", &client_id).await;
         if status == StatusCode::CREATED {
@@ -506,7 +508,6 @@ async fn wait_until_writes_resume(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    unreachable!("the loop above returns or panics")
 }
 
 /// Every acknowledged message is stored, and the room's history is gapless from seq 1.
