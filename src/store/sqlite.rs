@@ -4,11 +4,16 @@
 //! failing with SQLITE_BUSY), while reads use a pool of read-only connections that WAL
 //! lets run beside the writer.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Database, Executor, Sqlite, SqlitePool, TransactionManager};
 
 use super::sql::sql_store;
 
@@ -34,6 +39,8 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(refuse_read_only_writer)
+            .after_release(reuse_only_outside_transactions)
             .connect_with(options.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
@@ -44,6 +51,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            .after_release(reuse_only_outside_transactions)
             .connect_with(options.read_only(true))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the SQLite database for reading: {e}"))?;
@@ -75,6 +83,46 @@ impl SqliteStore {
     fn reader(&self) -> &SqlitePool {
         &self.reader
     }
+}
+
+/// Fails a new writer connection that cannot write. SQLite opens a file it may not write
+/// (made immutable, or on a file system remounted read-only) read-only without a word,
+/// and such a connection would refuse every write until a restart, even after the file is
+/// writable again; failing it here makes the pool try again on the next write instead. A
+/// header write inside a transaction that is rolled back changes nothing on disk.
+fn refuse_read_only_writer(
+    connection: &mut SqliteConnection,
+    _: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        connection
+            .execute("BEGIN IMMEDIATE; PRAGMA user_version = 0; ROLLBACK")
+            .await?;
+        Ok(())
+    })
+}
+
+/// Keeps a released connection only if sqlx counts no open transaction on it.
+///
+/// sqlx counts transactions itself and misses SQLite's own rollback: when a COMMIT fails
+/// with SQLITE_IOERR or SQLITE_FULL (file unwritable, disk full), SQLite has already rolled
+/// back, so sqlx's ROLLBACK fails and its count stays at one. Every later transaction on
+/// that connection would then be a SAVEPOINT inside one that never commits: writes
+/// acknowledged, never stored. Closing the connection instead rolls it back for good.
+fn reuse_only_outside_transactions(
+    connection: &mut SqliteConnection,
+    _: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    type Transactions = <Sqlite as Database>::TransactionManager;
+    Box::pin(async move {
+        if Transactions::get_transaction_depth(connection) == 0 {
+            return Ok(true);
+        }
+        // A dropped transaction queues its ROLLBACK on the connection's worker thread; a
+        // round trip to that worker lets it run before the count is read again.
+        drop(connection.lock_handle().await?);
+        Ok(Transactions::get_transaction_depth(connection) == 0)
+    })
 }
 
 sql_store!(SqliteStore, sqlx::Sqlite);

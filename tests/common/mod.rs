@@ -110,6 +110,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = database_url_for(backend, &dir).await;
+    spawn_app_on(backend, dir, database_url, adjust).await
+}
+
+/// Starts a server on a database the test prepared (its data dir is `dir`).
+pub async fn spawn_app_on(
+    backend: Backend,
+    dir: TempDir,
+    database_url: String,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = settings(dir.path(), &database_url);
     adjust(&mut settings);
     let config = Config::resolve(&settings).expect("valid test config");

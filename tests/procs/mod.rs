@@ -37,14 +37,27 @@ pub async fn start_server(
 }
 
 /// As [`start_server`], with the server's log (it logs to stdout) going to `log`.
-// The child is reaped by `Server`'s Drop, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
 pub async fn start_server_logging(
     data_dir: &std::path::Path,
     database_url: &str,
     port: u16,
     env: &[(&str, &str)],
     log: impl Into<Stdio>,
+) -> Server {
+    start_server_output(data_dir, database_url, port, env, log, Stdio::null()).await
+}
+
+/// As [`start_server_logging`], with the server's stderr (where a panic is reported)
+/// going to `errors`.
+// The child is reaped by `Server`'s Drop, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+pub async fn start_server_output(
+    data_dir: &std::path::Path,
+    database_url: &str,
+    port: u16,
+    env: &[(&str, &str)],
+    log: impl Into<Stdio>,
+    errors: impl Into<Stdio>,
 ) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_banter"))
         .arg("serve")
@@ -56,7 +69,7 @@ pub async fn start_server_logging(
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(log)
-        .stderr(Stdio::null())
+        .stderr(errors)
         .spawn()
         .expect("banter starts");
     let server = Server {
