@@ -20,7 +20,9 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use crate::stats::{Latencies, SeqTracker, Tally, now_us, open_files, rss_kib, summary};
+use crate::stats::{
+    Latencies, SeqTracker, Tally, now_us, open_files, rss_kib, status_kib, summary,
+};
 use crate::ws::{self, Frame, SendStamp, Ws};
 use crate::{Scenario, Target};
 
@@ -867,9 +869,13 @@ impl Soak {
                 tokio::time::sleep_until(when).await;
                 let elapsed = when.duration_since(start).as_secs_f64().round();
                 let rss = pid.and_then(|pid| rss_kib(pid).ok());
+                // Anonymous memory alone: file pages (the database, mapped) excluded.
+                let anon = pid.and_then(|pid| status_kib(pid, "RssAnon").ok());
                 let files = pid.and_then(|pid| open_files(pid).ok());
-                eprintln!("soak t={elapsed:.0}s server rss={rss:?} KiB open files={files:?}");
-                samples.push(json!({"t_s": elapsed, "rss_kib": rss, "open_files": files}));
+                eprintln!(
+                    "soak t={elapsed:.0}s server rss={rss:?} KiB (anonymous {anon:?}) open files={files:?}"
+                );
+                samples.push(json!({"t_s": elapsed, "rss_kib": rss, "rss_anon_kib": anon, "open_files": files}));
                 when += every;
             }
             samples
@@ -912,6 +918,7 @@ impl Soak {
             "churn_failures": failures.snapshot(),
             "warm_sample": warm,
             "rss_growth_percent": growth("rss_kib"),
+            "rss_anon_growth_percent": growth("rss_anon_kib"),
             "open_files_growth_percent": growth("open_files"),
             "samples": samples,
         }))
