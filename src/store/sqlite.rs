@@ -36,12 +36,15 @@ impl SqliteStore {
             // reads keep them off the read() path (the defaults are a 2 MB cache, no mmap).
             .pragma("cache_size", "-32768")
             .pragma("mmap_size", "268435456");
+        // The writer reads through the memory map too; its cache holds what a batch
+        // changes, and a small one lets the server's memory settle within minutes.
+        let writer_options = options.clone().pragma("cache_size", "-8192");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(refuse_read_only_writer)
             .after_release(reuse_only_outside_transactions)
-            .connect_with(options.clone())
+            .connect_with(writer_options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
         sqlx::migrate!("./migrations/sqlite")
