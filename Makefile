@@ -27,11 +27,13 @@ rust-test: services web/dist/index.html
 	$(CARGO) test --workspace --all-targets
 
 ## make fuzz-smoke: each fuzz target for FUZZ_SMOKE_SECONDS on a copy of its seed corpus (nightly)
-fuzz-smoke:
+# web/dist first: Banter embeds it, and its build script reruns (so every fuzz build
+# rebuilds Banter) while it is missing.
+fuzz-smoke: web/dist/index.html
 	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 ## make fuzz: each fuzz target for FUZZ_SECONDS, keeping what it learns in fuzz/target/corpus
-fuzz:
+fuzz: web/dist/index.html
 	FUZZ_KEEP_CORPUS=1 scripts/fuzz.sh $(FUZZ_SECONDS)
 
 web/node_modules/.package-lock.json: web/package-lock.json
