@@ -3,14 +3,17 @@
 //! Ordering is the hub's job. Events reach it from the bus in publish order, which can
 //! differ from commit order (two writers commit 5 then 6 but publish 6 then 5), and a
 //! publish can be lost (a request cancelled between commit and publish, a lagging bus).
-//! So each room keeps `next_seq`, the seq it must deliver next: later events wait in
-//! `pending` until the gap closes, and a gap that stays open is filled from the store.
+//! So each room keeps a [`SeqOrder`]: the seq it must deliver next, with later events
+//! waiting until the gap closes; a gap that stays open is filled from the store.
 //! Subscribers therefore see each room's events in seq order, without gaps.
 //!
 //! A new subscriber starts `Replaying`: live events are buffered for it while its
 //! session replays the store's events up to `covered`; then `replay_done` sends
-//! `subscribed` and the buffered events after `covered`, and it is `Live`. Each event is
-//! serialised once; every recipient gets a clone of the same bytes.
+//! `subscribed` and the buffered events after `covered`, and it is `Live`. When replays
+//! overlap, the first to end decides where the room starts delivering (its `covered`),
+//! and the events up to there are never delivered live: a replay that covered less is
+//! told to replay further before it goes live. Each event is serialised once; every
+//! recipient gets a clone of the same bytes.
 //!
 //! Presence is a user's union over the cluster's nodes: the hub tells the bus when a
 //! user's first subscription to a room on this node starts or their last one ends, keeps
@@ -29,6 +32,17 @@ use crate::bus::{Bus, Notice, PresenceEntry};
 use crate::domain::event::{EventKind, RoomEvent};
 
 pub type ConnId = u64;
+
+/// What a subscription is to do when its replay has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum ReplayDone {
+    /// It is live (or gone: unsubscribed, disconnected or the room deleted meanwhile).
+    Live,
+    /// The room never delivers events up to this seq live: replay them too, then call
+    /// `replay_done` again with it.
+    Behind(i64),
+}
 
 /// How long a room's gap may stay open before the store fills it.
 const GAP_PATIENCE: Duration = Duration::from_millis(200);
@@ -71,11 +85,79 @@ struct Subscriber {
     covered: i64,
 }
 
+/// One room's events put back in seq order. Nothing is released before `start`; from
+/// then on each seq is released exactly once, in order, and a seq that arrives early
+/// waits until every seq before it has been released.
+struct SeqOrder<T> {
+    /// The seq `start` released from, less one.
+    started_after: Option<i64>,
+    /// The seq to release next, once started.
+    next: Option<i64>,
+    waiting: BTreeMap<i64, T>,
+}
+
+impl<T> Default for SeqOrder<T> {
+    fn default() -> Self {
+        Self {
+            started_after: None,
+            next: None,
+            waiting: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> SeqOrder<T> {
+    /// Already released or waiting: a later copy is a duplicate.
+    fn is_known(&self, seq: i64) -> bool {
+        self.next.is_some_and(|next| seq < next) || self.waiting.contains_key(&seq)
+    }
+
+    /// Keeps `item` until its turn; a duplicate is dropped.
+    fn offer(&mut self, seq: i64, item: T) {
+        if !self.is_known(seq) {
+            self.waiting.insert(seq, item);
+        }
+    }
+
+    /// Releases from `covered + 1` on (what waits up to `covered` was replayed instead).
+    /// False when it had already started.
+    fn start(&mut self, covered: i64) -> bool {
+        if self.next.is_some() {
+            return false;
+        }
+        self.started_after = Some(covered);
+        self.next = Some(covered + 1);
+        self.waiting = self.waiting.split_off(&(covered + 1));
+        true
+    }
+
+    /// Where `start` began: seqs up to it are never released.
+    fn started_after(&self) -> Option<i64> {
+        self.started_after
+    }
+
+    fn next(&self) -> Option<i64> {
+        self.next
+    }
+
+    /// The next item in line, when it has arrived.
+    fn release(&mut self) -> Option<T> {
+        let next = self.next?;
+        let item = self.waiting.remove(&next)?;
+        self.next = Some(next + 1);
+        Some(item)
+    }
+
+    /// The lowest seq waiting behind a gap.
+    fn first_waiting(&self) -> Option<i64> {
+        self.waiting.keys().next().copied()
+    }
+}
+
 #[derive(Default)]
 struct RoomState {
     is_private: bool,
-    next_seq: Option<i64>,
-    pending: BTreeMap<i64, Arc<Delivery>>,
+    order: SeqOrder<Arc<Delivery>>,
     gap_since: Option<Instant>,
     /// Events may have been missed (the bus lagged): fill from the store.
     stale: bool,
@@ -280,8 +362,15 @@ impl Hub {
     }
 
     /// The replay reached `covered`: sends `subscribed`, then what arrived meanwhile,
-    /// and makes the subscription live.
-    pub fn replay_done(&self, conn_id: ConnId, room_id: i64, covered: i64, is_private: bool) {
+    /// and makes the subscription live; or, when the room started delivering after
+    /// `covered` (another replay ended first), asks for the replay to go further.
+    pub fn replay_done(
+        &self,
+        conn_id: ConnId,
+        room_id: i64,
+        covered: i64,
+        is_private: bool,
+    ) -> ReplayDone {
         let mut state = self.state();
         let State {
             rooms,
@@ -290,12 +379,15 @@ impl Hub {
             ..
         } = &mut *state;
         let (Some(conn), Some(room)) = (conns.get(&conn_id), rooms.get_mut(&room_id)) else {
-            return;
+            return ReplayDone::Live;
         };
         let Some(subscriber) = room.subscribers.get_mut(&conn_id) else {
-            return;
+            return ReplayDone::Live;
         };
         room.is_private = is_private;
+        if let Some(start) = room.order.started_after().filter(|start| covered < *start) {
+            return ReplayDone::Behind(start);
+        }
         let buffered = match std::mem::replace(&mut subscriber.state, SubState::Live) {
             SubState::Replaying(buffered) => buffered,
             SubState::Live => Vec::new(),
@@ -328,11 +420,10 @@ impl Hub {
                 broadcast(room, &frame, |id, _| id != conn_id);
             }
         }
-        if room.next_seq.is_none() {
-            room.next_seq = Some(covered + 1);
-            room.pending = room.pending.split_off(&(covered + 1));
+        if room.order.start(covered) {
             drain(rooms, conns, remote, &self.link, room_id);
         }
+        ReplayDone::Live
     }
 
     pub fn unsubscribe(&self, conn_id: ConnId, room_id: i64) {
@@ -521,9 +612,7 @@ impl Hub {
         let Some(room) = rooms.get_mut(&event.room_id) else {
             return;
         };
-        if room.next_seq.is_some_and(|next| event.seq < next)
-            || room.pending.contains_key(&event.seq)
-        {
+        if room.order.is_known(event.seq) {
             return;
         }
         let effect = match &event.kind {
@@ -538,7 +627,7 @@ impl Hub {
                 return;
             }
         };
-        room.pending.insert(
+        room.order.offer(
             event.seq,
             Arc::new(Delivery {
                 seq: event.seq,
@@ -546,7 +635,7 @@ impl Hub {
                 effect,
             }),
         );
-        if room.next_seq.is_some() {
+        if room.order.next().is_some() {
             let started = Instant::now();
             drain(rooms, conns, remote, &self.link, event.room_id);
             metrics::histogram!("banter_fanout_seconds").record(started.elapsed().as_secs_f64());
@@ -622,16 +711,17 @@ impl Hub {
                 let frame = protocol::typing(*room_id, &user, false);
                 broadcast(room, &frame, |_, subscriber| subscriber.user_id != user.id);
             }
-            let Some(next) = room.next_seq else { continue };
+            let Some(next) = room.order.next() else {
+                continue;
+            };
             let gap_open = room
                 .gap_since
                 .is_some_and(|since| now.duration_since(since) >= GAP_PATIENCE);
             if (gap_open || room.stale) && !room.filling {
                 room.filling = true;
                 let limit = room
-                    .pending
-                    .keys()
-                    .next()
+                    .order
+                    .first_waiting()
                     .map_or(FILL_BATCH, |first| (first - next).clamp(1, FILL_BATCH));
                 fills.push(Fill {
                     room_id: *room_id,
@@ -689,16 +779,16 @@ fn drain(
         let Some(room) = rooms.get_mut(&room_id) else {
             return;
         };
-        let Some(next) = room.next_seq else { return };
-        let Some(delivery) = room.pending.remove(&next) else {
-            room.gap_since = if room.pending.is_empty() {
-                None
-            } else {
-                room.gap_since.or(Some(Instant::now()))
+        if room.order.next().is_none() {
+            return;
+        }
+        let Some(delivery) = room.order.release() else {
+            room.gap_since = match room.order.first_waiting() {
+                None => None,
+                Some(_) => room.gap_since.or(Some(Instant::now())),
             };
             return;
         };
-        room.next_seq = Some(next + 1);
         let mut delivered = 0u64;
         for subscriber in room.subscribers.values_mut() {
             if delivery.seq <= subscriber.covered {
@@ -860,7 +950,10 @@ mod tests {
             };
             hub.connect(conn_id, user, outbox.clone());
             hub.subscribe(conn_id, room_id);
-            hub.replay_done(conn_id, room_id, 0, false);
+            assert_eq!(
+                hub.replay_done(conn_id, room_id, 0, false),
+                ReplayDone::Live
+            );
             self.pump();
             outbox
         }
@@ -990,5 +1083,70 @@ mod tests {
             online_ids(&frames(&carol_c, "subscribed")[0]),
             vec![100, 200, 300]
         );
+    }
+}
+
+#[cfg(test)]
+mod seq_order_properties {
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    use super::SeqOrder;
+
+    /// Seqs 1..=n arriving in any order, some more than once, and when the replay ends:
+    /// `(n, arrivals, start_at, covered)`, the replay covering 1..=covered and ending before
+    /// arrival `start_at`.
+    fn arrivals() -> impl Strategy<Value = (i64, Vec<i64>, usize, i64)> {
+        (1i64..80)
+            .prop_flat_map(|n| {
+                let order = Just((1..=n).collect::<Vec<i64>>()).prop_shuffle();
+                let duplicates = prop::collection::vec((1..=n, any::<Index>()), 0..n as usize);
+                (Just(n), order, duplicates, any::<Index>(), 0..=n)
+            })
+            .prop_map(|(n, mut arrivals, duplicates, start, covered)| {
+                for (seq, at) in duplicates {
+                    let at = at.index(arrivals.len() + 1);
+                    arrivals.insert(at, seq);
+                }
+                let start_at = start.index(arrivals.len() + 1);
+                (n, arrivals, start_at, covered)
+            })
+    }
+
+    fn release_all(order: &mut SeqOrder<i64>, released: &mut Vec<i64>) {
+        while let Some(seq) = order.release() {
+            released.push(seq);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn releases_each_seq_once_in_order((n, arrivals, start_at, covered) in arrivals()) {
+            let mut order = SeqOrder::default();
+            let mut released = Vec::new();
+            for (i, seq) in arrivals.iter().enumerate() {
+                if i == start_at {
+                    prop_assert!(order.start(covered));
+                }
+                order.offer(*seq, *seq);
+                release_all(&mut order, &mut released);
+                if i < start_at {
+                    prop_assert!(released.is_empty(), "released before the replay ended");
+                } else {
+                    // Nothing that could go out is held back.
+                    prop_assert_ne!(order.first_waiting(), order.next());
+                }
+            }
+            if start_at == arrivals.len() {
+                prop_assert!(order.start(covered));
+                release_all(&mut order, &mut released);
+            }
+            prop_assert!(!order.start(0), "a second start must not rewind");
+            prop_assert_eq!(released, (covered + 1..=n).collect::<Vec<_>>());
+            prop_assert_eq!(order.first_waiting(), None);
+            prop_assert_eq!(order.next(), Some(n + 1));
+        }
     }
 }

@@ -426,6 +426,29 @@ mod tests {
     }
 
     #[test]
+    fn pong_echoes_a_float_nonce_exactly() {
+        // Found by the ws_frame fuzz target: without correctly rounded parsing this nonce
+        // came back one unit in the last place off.
+        let sent = "1.7976666666666667e208";
+        let Ok(ClientFrame::Ping { nonce }) =
+            parse(&format!(r#"{{"type":"ping","nonce":{sent}}}"#))
+        else {
+            panic!("a ping");
+        };
+        let pong = pong(nonce.as_ref()).to_string();
+        let echoed = pong
+            .split("\"nonce\":")
+            .nth(1)
+            .and_then(|rest| rest.split([',', '}']).next())
+            .expect("a nonce in the pong");
+        assert_eq!(
+            echoed.parse::<f64>().unwrap(),
+            sent.parse::<f64>().unwrap(),
+            "{pong}"
+        );
+    }
+
+    #[test]
     fn server_frames_carry_their_fields() {
         let error: Value = serde_json::from_str(&error(&FrameError::new(
             "rate_limited",

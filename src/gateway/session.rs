@@ -21,7 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
-use super::hub::ConnId;
+use super::hub::{ConnId, ReplayDone};
 use super::outbox::{CloseReason, Outbox};
 use super::protocol::{self, ClientFrame, FrameError, UserRef};
 use super::{Gateway, frame_error, per_second_quota};
@@ -588,32 +588,52 @@ impl Session {
                 return Err(frame_error(e, reference));
             }
         };
-        let last_seq = room.last_seq;
-        if let Some(after_seq) = after_seq.filter(|after| *after < last_seq) {
-            if last_seq - after_seq > MAX_REPLAY {
+        let mut covered = room.last_seq;
+        if let Some(after_seq) = after_seq.filter(|after| *after < covered) {
+            if covered - after_seq > MAX_REPLAY {
                 self.outbox.push_own(protocol::resync_required(room_id));
             } else {
-                let events = match self
-                    .gateway
-                    .service
-                    .events_after(room_id, after_seq, last_seq - after_seq)
-                    .await
-                {
-                    Ok(events) => events,
-                    Err(e) => {
-                        hub.unsubscribe(self.conn_id, room_id);
-                        return Err(frame_error(e, reference));
-                    }
-                };
-                for event in &events {
-                    match serde_json::to_string(event) {
-                        Ok(json) => self.outbox.push_own(Utf8Bytes::from(json)),
-                        Err(e) => tracing::error!(error = %e, "cannot serialise a replayed event"),
-                    }
-                }
+                self.replay(room_id, after_seq, covered, &reference).await?;
             }
         }
-        hub.replay_done(self.conn_id, room_id, last_seq, room.is_private);
+        // Another subscription's replay may have ended first and started the room after
+        // ours: the events in between are never delivered live, so they are replayed.
+        while let ReplayDone::Behind(start) =
+            hub.replay_done(self.conn_id, room_id, covered, room.is_private)
+        {
+            self.replay(room_id, covered, start, &reference).await?;
+            covered = start;
+        }
+        Ok(())
+    }
+
+    /// Queues the room's stored events after `after_seq` up to `up_to`; on failure the
+    /// subscription ends.
+    async fn replay(
+        &mut self,
+        room_id: i64,
+        after_seq: i64,
+        up_to: i64,
+        reference: &Option<String>,
+    ) -> Result<(), FrameError> {
+        let events = match self
+            .gateway
+            .service
+            .events_after(room_id, after_seq, up_to - after_seq)
+            .await
+        {
+            Ok(events) => events,
+            Err(e) => {
+                self.gateway.hub.unsubscribe(self.conn_id, room_id);
+                return Err(frame_error(e, reference.clone()));
+            }
+        };
+        for event in &events {
+            match serde_json::to_string(event) {
+                Ok(json) => self.outbox.push_own(Utf8Bytes::from(json)),
+                Err(e) => tracing::error!(error = %e, "cannot serialise a replayed event"),
+            }
+        }
         Ok(())
     }
 

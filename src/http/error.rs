@@ -65,6 +65,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// The contract's error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The invalid fields of a `validation_failed`, by request name.
+    pub fn fields(&self) -> Option<&BTreeMap<String, String>> {
+        self.fields.as_ref()
+    }
+
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

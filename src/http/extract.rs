@@ -96,15 +96,21 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     ApiError::invalid_json("the body could not be read")
                 }
             })?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(JsonBody(map)),
-            Ok(_) => Err(ApiError::validation(
-                FieldErrors::single("body", "must be a JSON object").0,
-            )),
-            Err(e) => Err(ApiError::invalid_json(format!(
-                "the body is not valid JSON: {e}"
-            ))),
-        }
+        json_object(&bytes).map(JsonBody)
+    }
+}
+
+/// A body's bytes as a JSON object: `invalid_json` when they do not parse,
+/// `validation_failed` when they are not an object.
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::validation(
+            FieldErrors::single("body", "must be a JSON object").0,
+        )),
+        Err(e) => Err(ApiError::invalid_json(format!(
+            "the body is not valid JSON: {e}"
+        ))),
     }
 }
 

@@ -31,32 +31,85 @@ pub struct AuthConfig {
 }
 
 pub(super) struct Auth {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-    access_lifetime: Duration,
+    tokens: AccessTokens,
     refresh_lifetime: Duration,
     limiter: LoginLimiter,
 }
 
 impl Auth {
     pub(super) fn new(config: AuthConfig) -> Self {
-        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(&config.secret),
-            decoding: DecodingKey::from_secret(&config.secret),
-            validation,
-            access_lifetime: config.access_lifetime,
+            tokens: AccessTokens::new(&config.secret, config.access_lifetime),
             refresh_lifetime: config.refresh_lifetime,
             limiter: LoginLimiter::new(),
         }
     }
 }
 
+/// Signs and checks access tokens (HS256 JWTs). Pure: checking a token needs only the
+/// key and the clock, so it can be tested and fuzzed without a store.
+pub struct AccessTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    lifetime: Duration,
+}
+
+impl AccessTokens {
+    pub fn new(secret: &[u8], lifetime: Duration) -> Self {
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            lifetime,
+        }
+    }
+
+    /// A token for the user, valid for the lifetime from `now` (at least a second).
+    pub fn issue(&self, user_id: i64, username: &str, now: Timestamp) -> ServiceResult<String> {
+        let issued = now.millis() / 1000;
+        let claims = Claims {
+            sub: user_id.to_string(),
+            username: username.to_owned(),
+            iat: issued,
+            exp: issued + (millis(self.lifetime) / 1000).max(1),
+        };
+        jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)
+            .map_err(|e| ServiceError::Internal(format!("cannot sign access token: {e}")))
+    }
+
+    /// The user id and claims of a token signed with this key and not yet expired:
+    /// `TokenExpired` when only the expiry is wrong, `Unauthenticated` for anything else
+    /// (including a `sub` that is not a user id).
+    pub fn verify(&self, token: &str) -> ServiceResult<(i64, Claims)> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ServiceError::TokenExpired,
+                _ => ServiceError::Unauthenticated,
+            })?
+            .claims;
+        let user_id = claims
+            .sub
+            .parse()
+            .map_err(|_| ServiceError::Unauthenticated)?;
+        Ok((user_id, claims))
+    }
+
+    /// When a token signed with this key stops being valid, expired or not.
+    pub fn expiry(&self, token: &str) -> Option<i64> {
+        let mut validation = self.validation.clone();
+        validation.validate_exp = false;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .ok()
+            .map(|data| data.claims.exp)
+    }
+}
+
 /// The access token's claims, as the contract lists them.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub username: String,
@@ -141,7 +194,8 @@ fn new_refresh_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn hash_refresh_token(token: &str) -> String {
+/// What is stored of a refresh token: its SHA-256, as 64 lowercase hex digits.
+pub fn hash_refresh_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -151,25 +205,13 @@ fn millis(duration: Duration) -> i64 {
 }
 
 impl Service {
-    fn issue_access(&self, user_id: i64, username: &str, now: Timestamp) -> ServiceResult<String> {
-        let issued = now.millis() / 1000;
-        let claims = Claims {
-            sub: user_id.to_string(),
-            username: username.to_owned(),
-            iat: issued,
-            exp: issued + (millis(self.auth.access_lifetime) / 1000).max(1),
-        };
-        jsonwebtoken::encode(&Header::default(), &claims, &self.auth.encoding)
-            .map_err(|e| ServiceError::Internal(format!("cannot sign access token: {e}")))
-    }
-
     async fn start_session(
         &self,
         user: User,
         family_id: Option<String>,
         now: Timestamp,
     ) -> ServiceResult<Session> {
-        let access = self.issue_access(user.id, &user.username, now)?;
+        let access = self.auth.tokens.issue(user.id, &user.username, now)?;
         let refresh = new_refresh_token();
         self.store
             .insert_refresh_token(NewRefreshToken {
@@ -291,7 +333,7 @@ impl Service {
         if !user.is_active {
             return Err(ServiceError::TokenRevoked);
         }
-        let access = self.issue_access(user.id, &user.username, now)?;
+        let access = self.auth.tokens.issue(user.id, &user.username, now)?;
         Ok(Session {
             access,
             refresh: next,
@@ -311,20 +353,7 @@ impl Service {
     /// Checks an access token and that its user is still active (so deactivation takes
     /// effect at once, not when the token expires).
     pub async fn authenticate(&self, access_token: &str) -> ServiceResult<Caller> {
-        let claims = jsonwebtoken::decode::<Claims>(
-            access_token,
-            &self.auth.decoding,
-            &self.auth.validation,
-        )
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ServiceError::TokenExpired,
-            _ => ServiceError::Unauthenticated,
-        })?
-        .claims;
-        let user_id: i64 = claims
-            .sub
-            .parse()
-            .map_err(|_| ServiceError::Unauthenticated)?;
+        let (user_id, _) = self.auth.tokens.verify(access_token)?;
         let user = self
             .store
             .user_by_id(user_id)
@@ -342,11 +371,7 @@ impl Service {
 
     /// When the access token stops being valid (for the gateway's expiry grace period).
     pub fn access_expiry(&self, access_token: &str) -> Option<i64> {
-        let mut validation = self.auth.validation.clone();
-        validation.validate_exp = false;
-        jsonwebtoken::decode::<Claims>(access_token, &self.auth.decoding, &validation)
-            .ok()
-            .map(|data| data.claims.exp)
+        self.auth.tokens.expiry(access_token)
     }
 
     pub async fn me(&self, caller: &Caller) -> ServiceResult<User> {

@@ -182,6 +182,21 @@ describe('applyEvent, randomized', () => {
     });
   }
 
+  it('edits and deletes of messages older than the loaded range never invent them (many seeds)', () => {
+    for (let seed = 200; seed < 230; seed++) {
+      const rand = rng(seed);
+      const stream = randomStream(rand, 120);
+      // Opened at `cut` with no history loaded: events about older messages arrive live.
+      const cut = Math.floor(rand() * 120);
+      const straight = applyAll(setBaseline(emptyLog(), 0), stream).log;
+      const { log, applied } = applyAll(setBaseline(emptyLog(), cut), shuffleWithDuplicates(rand, stream));
+      expect(applied.map((e) => e.seq)).toEqual(stream.slice(cut).map((e) => e.seq));
+      expect(log.messages).toEqual(straight.messages.filter((m) => m.seq > cut));
+      expect(log.lastEventSeq).toBe(120);
+      expect(hasGap(log)).toBe(false);
+    }
+  });
+
   it('a reconnect replay overlapping live events changes nothing (many seeds)', () => {
     for (let seed = 100; seed < 130; seed++) {
       const rand = rng(seed);
