@@ -236,6 +236,10 @@ async fn presence_is_a_users_union_over_nodes() {
     // Bob on a second node is still one bob: nobody is told.
     let mut bob_on_2 = WsClient::connect(&nodes[2].base, &bob.access).await;
     bob_on_2.subscribe(room, None).await;
+    // Notices from different nodes are not ordered with each other: node three's
+    // "online" must reach the others before node two's "offline", or they would see
+    // bob flicker off and on (as users could, when someone moves nodes that fast).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     bob_on_1.close().await;
     assert_eq!(
         next_presence(&mut ann_ws, short).await,
