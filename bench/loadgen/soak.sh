@@ -7,6 +7,7 @@ set -euo pipefail
 ulimit -n 20000
 BIN=${BIN:-target/release}
 WORK=${WORK:-$(mktemp -d /tmp/banter-soak.XXXXXX)}
+mkdir -p "$WORK"
 SOAK_SECONDS=${SOAK_SECONDS:-1200}
 PORT=${PORT:-8400}
 URL=http://127.0.0.1:$PORT
