@@ -292,7 +292,7 @@ fn post(room_id: i64, author_id: i64, content: String, client_id: Option<String>
         author_id,
         content,
         client_id,
-        join: true,
+        is_server_admin: false,
         now: Timestamp::now(),
     }
 }
@@ -484,6 +484,11 @@ async fn idempotency_case(
         let (message, created) = match outcome {
             PostOutcome::Created { message, .. } => (message, true),
             PostOutcome::Existing(message) => (message, false),
+            PostOutcome::Denied(denied) => {
+                return Err(TestCaseError::fail(format!(
+                    "a public room refused a post: {denied:?}"
+                )));
+            }
         };
         prop_assert_eq!(message.author.id, author);
         prop_assert_eq!(&message.client_id, &client_id);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use banter::domain::event::{EventKind, RoomEvent};
 use banter::domain::model::{Message, Role};
+use banter::domain::rules::Denied;
 use banter::domain::time::Timestamp;
 use banter::store::{
     DeleteOutcome, NewMessage, NewRefreshToken, NewRoom, NewUser, Page, PostOutcome, RotateOutcome,
@@ -87,21 +88,20 @@ fn message(
     author: &UserRecord,
     content: &str,
     client_id: Option<&str>,
-    join: bool,
 ) -> NewMessage {
     NewMessage {
         room_id,
         author_id: author.id,
         content: content.to_owned(),
         client_id: client_id.map(str::to_owned),
-        join,
+        is_server_admin: false,
         now: now(),
     }
 }
 
 async fn post(store: &S, room_id: i64, author: &UserRecord, content: &str) -> Message {
     match store
-        .post_message(message(room_id, author, content, None, false))
+        .post_message(message(room_id, author, content, None))
         .await
         .expect("post")
     {
@@ -586,7 +586,7 @@ async fn posting_joins_and_is_idempotent_by_client_id(store: S) {
     let room_id = room(&store, &ann, "room", false).await;
     // bob posts with join: member_joined, then the message.
     let outcome = store
-        .post_message(message(room_id, &bob, "hi", Some("c1"), true))
+        .post_message(message(room_id, &bob, "hi", Some("c1")))
         .await
         .unwrap();
     let PostOutcome::Created {
@@ -612,14 +612,14 @@ async fn posting_joins_and_is_idempotent_by_client_id(store: S) {
     assert_eq!(membership.unwrap().last_read_seq, 2);
     // The same client_id again: nothing stored, the original answered.
     let again = store
-        .post_message(message(room_id, &bob, "hi again", Some("c1"), true))
+        .post_message(message(room_id, &bob, "hi again", Some("c1")))
         .await
         .unwrap();
     assert_eq!(again, PostOutcome::Existing(first.clone()));
     assert_eq!(last_seq(&store, room_id).await, 2);
     // Another author's c1 is a different message; a member's post joins nobody.
     let outcome = store
-        .post_message(message(room_id, &ann, "mine", Some("c1"), true))
+        .post_message(message(room_id, &ann, "mine", Some("c1")))
         .await
         .unwrap();
     let PostOutcome::Created {
@@ -752,13 +752,7 @@ async fn seq_is_gapless_under_concurrent_writers(store: S) {
     for writer in &writers {
         for i in 0..20 {
             let store = store.clone();
-            let new = message(
-                room_id,
-                writer,
-                &format!("{} {i}", writer.username),
-                None,
-                true,
-            );
+            let new = message(room_id, writer, &format!("{} {i}", writer.username), None);
             tasks.push(tokio::spawn(async move {
                 store.post_message(new).await.unwrap()
             }));
@@ -821,11 +815,11 @@ async fn a_batch_is_stored_together(store: S) {
     let first = room(&store, &ann, "first", false).await;
     let second = room(&store, &ann, "second", false).await;
     let batch = vec![
-        message(first, &ann, "a", Some("c1"), false),
-        message(first, &bob, "b", Some("c2"), true),
-        message(second, &ann, "c", Some("c3"), false),
-        message(first, &ann, "a again", Some("c1"), false),
-        message(first, &ann, "d", None, false),
+        message(first, &ann, "a", Some("c1")),
+        message(first, &bob, "b", Some("c2")),
+        message(second, &ann, "c", Some("c3")),
+        message(first, &ann, "a again", Some("c1")),
+        message(first, &ann, "d", None),
     ];
     let results: Vec<PostOutcome> = store
         .post_messages(batch)
@@ -862,7 +856,50 @@ async fn a_batch_is_stored_together(store: S) {
     );
 }
 
+/// The posting rule is applied inside the batch: a message its author may not post is
+/// answered `Denied` and stores nothing, without costing the rest of the batch theirs.
+async fn posting_needs_standing_in_the_room(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let public = room(&store, &ann, "public", false).await;
+    let private = room(&store, &ann, "private", true).await;
+    let batch = vec![
+        message(private, &bob, "let me in", Some("c1")),
+        message(public, &bob, "hello", Some("c2")),
+        message(9999, &ann, "nowhere", None),
+        message(private, &ann, "owner's note", None),
+    ];
+    let results: Vec<PostOutcome> = store
+        .post_messages(batch)
+        .await
+        .expect("batch stored")
+        .into_iter()
+        .map(|r| r.expect("each answered"))
+        .collect();
+    assert_eq!(results[0], PostOutcome::Denied(Denied::NotFound));
+    assert!(matches!(&results[1], PostOutcome::Created { events, .. } if events.len() == 2));
+    assert_eq!(results[2], PostOutcome::Denied(Denied::NotFound));
+    assert!(matches!(&results[3], PostOutcome::Created { .. }));
+    let private_contents: Vec<String> = store
+        .messages_page(private, Page::Newest, 10)
+        .await
+        .expect("page")
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(private_contents, ["owner's note"]);
+    // Alone, and with the client_id bob's refused message had: still refused.
+    assert_eq!(
+        store
+            .post_message(message(private, &bob, "again", Some("c1")))
+            .await
+            .expect("answered"),
+        PostOutcome::Denied(Denied::NotFound)
+    );
+}
+
 store_suite!(
+    posting_needs_standing_in_the_room,
     a_batch_is_stored_together,
     users_are_unique_by_key,
     refresh_rotation_outcomes,

@@ -2,7 +2,7 @@
 
 use super::{Caller, Service, ServiceError, ServiceResult};
 use crate::domain::model::Message;
-use crate::domain::rules::{Access, PostMode};
+use crate::domain::rules::Access;
 use crate::domain::time::Timestamp;
 use crate::domain::validate::{ClientId, MessageBody};
 use crate::store::{DeleteOutcome, NewMessage, Page, PostOutcome};
@@ -38,8 +38,8 @@ impl Service {
         body: MessageBody,
         client_id: Option<ClientId>,
     ) -> ServiceResult<PostResult> {
-        let found = self.room_access(caller, room_id).await?;
-        let mode = found.access.post()?;
+        // The writer applies the posting rule inside the transaction that stores the
+        // message: no read of its own per send, and no window for a removal to slip in.
         let outcome = self
             .writer
             .post(NewMessage {
@@ -47,22 +47,22 @@ impl Service {
                 author_id: caller.id,
                 content: body.as_str().to_owned(),
                 client_id: client_id.map(|c| c.as_str().to_owned()),
-                join: mode == PostMode::JoinFirst,
+                is_server_admin: caller.is_admin,
                 now: Timestamp::now(),
             })
             .await?;
+        // The writer has published the events: it does so even when this call is
+        // cancelled after the commit.
         match outcome {
-            PostOutcome::Created { message, events } => {
-                self.publish_all(events);
-                Ok(PostResult {
-                    message,
-                    created: true,
-                })
-            }
+            PostOutcome::Created { message, .. } => Ok(PostResult {
+                message,
+                created: true,
+            }),
             PostOutcome::Existing(message) => Ok(PostResult {
                 message,
                 created: false,
             }),
+            PostOutcome::Denied(denied) => Err(denied.into()),
         }
     }
 
@@ -136,5 +136,79 @@ impl Service {
             DeleteOutcome::NotFound => return Err(message_not_found()),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::bus::{Bus, LocalBus, Notice};
+    use crate::service::AuthConfig;
+    use crate::store::{NewRoom, NewUser, SqliteStore, Store};
+
+    #[tokio::test]
+    async fn a_posted_message_is_published_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("banter.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let service = Service::new(
+            store.clone(),
+            bus.clone(),
+            AuthConfig {
+                secret: vec![7; 32],
+                access_lifetime: Duration::from_secs(600),
+                refresh_lifetime: Duration::from_secs(3600),
+            },
+        );
+        let now = Timestamp::now();
+        let ann = store
+            .create_user(NewUser {
+                username: "ann".into(),
+                username_key: "ann".into(),
+                email: "ann@example.com".into(),
+                email_key: "ann@example.com".into(),
+                password_hash: "unused".into(),
+                is_admin: false,
+                now,
+            })
+            .await
+            .unwrap();
+        let room = store
+            .create_room(NewRoom {
+                name: "general".into(),
+                name_key: "general".into(),
+                topic: String::new(),
+                is_private: false,
+                owner_id: ann.id,
+                now,
+            })
+            .await
+            .unwrap();
+        let mut notices = bus.subscribe();
+        let caller = Caller {
+            id: ann.id,
+            username: "ann".into(),
+            is_admin: false,
+        };
+        let posted = service
+            .post_message(&caller, room.id, MessageBody::parse("hi").unwrap(), None)
+            .await
+            .unwrap();
+        assert!(posted.created);
+        // Anything published after the post lands behind its notices: a marker ends them.
+        bus.publish(Notice::NodeAlive { node: 0 });
+        let mut room_events = Vec::new();
+        loop {
+            match &*notices.recv().await.unwrap() {
+                Notice::Room(event) => room_events.push(event.seq),
+                Notice::NodeAlive { node: 0 } => break,
+                _ => {}
+            }
+        }
+        assert_eq!(room_events, vec![posted.message.seq]);
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::domain::event::RoomEvent;
 use crate::domain::model::{Member, Message, Role, Room, RoomInfo, User};
+use crate::domain::rules::Denied;
 use crate::domain::time::Timestamp;
 
 pub mod postgres;
@@ -175,8 +176,9 @@ pub struct NewMessage {
     pub author_id: i64,
     pub content: String,
     pub client_id: Option<String>,
-    /// Join the (public) room in the same transaction, before the message.
-    pub join: bool,
+    /// Whether the author is a server admin, for the posting rule the store applies
+    /// inside the transaction (a non-member of a public room joins it first).
+    pub is_server_admin: bool,
     pub now: Timestamp,
 }
 
@@ -190,6 +192,8 @@ pub enum PostOutcome {
     },
     /// The author already sent a message with this `client_id`: nothing was stored.
     Existing(Message),
+    /// The author may not post there (or the room does not exist): nothing was stored.
+    Denied(Denied),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -320,7 +324,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores messages in order, in as few transactions as possible (one, unless one of
     /// them fails), each idempotent per author and `client_id`, each moving its author's
-    /// read marker. The outer error means none was stored.
+    /// read marker. Whether each author may post is decided inside the transaction, by
+    /// the domain's posting rule. The outer error means none was stored.
     fn post_messages(
         &self,
         batch: Vec<NewMessage>,

@@ -34,13 +34,24 @@ impl Drop for QueryTimer {
 /// parameter once, in order. PostgreSQL needs `$n`. SQLite finds each named parameter by
 /// a linear scan, so binding k of them costs O(k²) — most of a 256-message batch's time
 /// went there — while its anonymous `?` markers cost nothing.
+///
+/// Also where the dialects part on locking: a batch takes its rooms' row locks in id
+/// order on PostgreSQL, whose concurrent writers would otherwise deadlock when one
+/// multi-row UPDATE locks rows in whatever order its plan visits them. SQLite needs no
+/// such statement: its single writer connection runs one transaction at a time.
 pub trait Params {
     fn param(n: usize) -> String;
+    /// A statement locking `count` rooms (bound as parameters) in id order, if needed.
+    fn lock_rooms_in_order(count: usize) -> Option<String>;
 }
 
 impl Params for sqlx::Sqlite {
     fn param(_: usize) -> String {
         "?".to_owned()
+    }
+
+    fn lock_rooms_in_order(_: usize) -> Option<String> {
+        None
     }
 }
 
@@ -48,13 +59,20 @@ impl Params for sqlx::Postgres {
     fn param(n: usize) -> String {
         format!("${n}")
     }
+
+    fn lock_rooms_in_order(count: usize) -> Option<String> {
+        let ids = (1..=count).map(Self::param).collect::<Vec<_>>().join(", ");
+        Some(format!(
+            "SELECT id FROM rooms WHERE id IN ({ids}) ORDER BY id FOR UPDATE"
+        ))
+    }
 }
 
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
         use $crate::domain::event::{EventKind, RoomEvent};
         use $crate::domain::model::{Author, Member, Message, Role, Room, RoomInfo, UNREAD_CAP};
-        use $crate::domain::rules::next_owner;
+        use $crate::domain::rules::{next_owner, Access, Denied, PostMode};
         use $crate::domain::time::Timestamp;
         use $crate::store::rows::{
             parse_role, EventRow, MemberRow, MessageRow, RoomMembershipRow, RoomRow, UserRow,
@@ -142,6 +160,11 @@ macro_rules! sql_store {
             /// Stores one message inside `tx`: joins the author first when asked, takes the
             /// room's next seq, appends the event and moves the author's read marker.
             async fn post_in_tx(tx: &mut Tx, new: &NewMessage) -> StoreResult<PostOutcome> {
+                let standings = Self::standings_in_tx(tx, &[(new.room_id, new.author_id)]).await?;
+                let join = match Self::may_post(&standings, new) {
+                    Ok(mode) => mode == PostMode::JoinFirst,
+                    Err(denied) => return Ok(PostOutcome::Denied(denied)),
+                };
                 if let Some(client_id) = &new.client_id {
                     let sql = format!(
                         "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.author_id = $1 AND m.client_id = $2"
@@ -153,7 +176,7 @@ macro_rules! sql_store {
                     }
                 }
                 let mut events = Vec::with_capacity(2);
-                if new.join {
+                if join {
                     if let Some(joined) = Self::add_member_in_tx(tx, new.room_id, new.author_id, Role::Member, new.now).await? {
                         events.push(joined);
                     }
@@ -196,13 +219,68 @@ macro_rules! sql_store {
             /// client_ids, one seq update per room (in ascending room order, so concurrent
             /// writers lock rooms in the same order), one multi-row insert each for
             /// messages and events, and one update of the authors' read markers.
+            /// Each (room, user)'s standing, read in the transaction that stores their
+            /// messages, so a removal that committed first is always seen. A room that
+            /// does not exist has no entry.
+            async fn standings_in_tx(
+                tx: &mut Tx,
+                pairs: &[(i64, i64)],
+            ) -> StoreResult<std::collections::HashMap<(i64, i64), (bool, bool, Option<Role>)>> {
+                let p = <$db as $crate::store::sql::Params>::param;
+                let values = (0..pairs.len())
+                    .map(|k| format!("({}, {})", p(2 * k + 1), p(2 * k + 2)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT r.id, v.column2, r.is_private, r.is_direct, rm.role FROM (VALUES {values}) AS v \
+                     JOIN rooms r ON r.id = v.column1 \
+                     LEFT JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = v.column2"
+                );
+                let mut query = sqlx::query_as::<_, (i64, i64, bool, bool, Option<String>)>(&sql);
+                for (room_id, user_id) in pairs {
+                    query = query.bind(*room_id).bind(*user_id);
+                }
+                let mut standings = std::collections::HashMap::with_capacity(pairs.len());
+                for (room_id, user_id, is_private, is_direct, role) in query.fetch_all(&mut **tx).await? {
+                    let role = role.as_deref().map(parse_role).transpose()?;
+                    standings.insert((room_id, user_id), (is_private, is_direct, role));
+                }
+                Ok(standings)
+            }
+
+            /// The domain's posting rule for one message, given the standings read for it.
+            fn may_post(
+                standings: &std::collections::HashMap<(i64, i64), (bool, bool, Option<Role>)>,
+                new: &NewMessage,
+            ) -> Result<PostMode, Denied> {
+                let (is_private, is_direct, role) =
+                    *standings.get(&(new.room_id, new.author_id)).ok_or(Denied::NotFound)?;
+                Access { is_private, is_direct, role, is_server_admin: new.is_server_admin }.post()
+            }
+
             async fn post_batch_in_tx(tx: &mut Tx, batch: &[NewMessage]) -> StoreResult<Vec<PostOutcome>> {
                 use std::collections::{BTreeMap, HashMap};
                 let p = <$db as $crate::store::sql::Params>::param;
 
+                let mut outcomes: Vec<Option<PostOutcome>> = vec![None; batch.len()];
+                let mut pairs: Vec<(i64, i64)> = batch.iter().map(|m| (m.room_id, m.author_id)).collect();
+                pairs.sort_unstable();
+                pairs.dedup();
+                let standings = Self::standings_in_tx(tx, &pairs).await?;
+                let mut join = vec![false; batch.len()];
+                for (i, new) in batch.iter().enumerate() {
+                    match Self::may_post(&standings, new) {
+                        Ok(mode) => join[i] = mode == PostMode::JoinFirst,
+                        Err(denied) => outcomes[i] = Some(PostOutcome::Denied(denied)),
+                    }
+                }
+                let allowed = |i: &usize| outcomes[*i].is_none();
+
                 // Client ids already used, by (author, client_id).
-                let keyed: Vec<(i64, &str)> =
-                    batch.iter().filter_map(|m| m.client_id.as_deref().map(|c| (m.author_id, c))).collect();
+                let keyed: Vec<(i64, &str)> = (0..batch.len())
+                    .filter(allowed)
+                    .filter_map(|i| batch[i].client_id.as_deref().map(|c| (batch[i].author_id, c)))
+                    .collect();
                 let mut existing: HashMap<(i64, String), Message> = HashMap::new();
                 if !keyed.is_empty() {
                     let filter = (0..keyed.len())
@@ -223,11 +301,13 @@ macro_rules! sql_store {
 
                 // Which messages are new; a client_id repeated within the batch answers
                 // with its first message.
-                let mut outcomes: Vec<Option<PostOutcome>> = vec![None; batch.len()];
                 let mut repeats: Vec<(usize, usize)> = Vec::new();
                 let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
                 let mut fresh: Vec<usize> = Vec::new();
                 for (i, new) in batch.iter().enumerate() {
+                    if outcomes[i].is_some() {
+                        continue;
+                    }
                     if let Some(client_id) = new.client_id.as_deref() {
                         if let Some(message) = existing.get(&(new.author_id, client_id.to_owned())) {
                             outcomes[i] = Some(PostOutcome::Existing(message.clone()));
@@ -249,7 +329,7 @@ macro_rules! sql_store {
                 let mut events: Vec<Vec<RoomEvent>> = vec![Vec::new(); batch.len()];
                 for &i in &fresh {
                     let new = &batch[i];
-                    if new.join {
+                    if join[i] {
                         if let Some(joined) = Self::add_member_in_tx(tx, new.room_id, new.author_id, Role::Member, new.now).await? {
                             events[i].push(joined);
                         }
@@ -262,14 +342,30 @@ macro_rules! sql_store {
                     by_room.entry(batch[i].room_id).or_default().push(i);
                 }
                 let mut seqs = vec![0i64; batch.len()];
+                if let Some(sql) = <$db as $crate::store::sql::Params>::lock_rooms_in_order(by_room.len()) {
+                    let mut lock = sqlx::query(&sql);
+                    for room_id in by_room.keys() {
+                        lock = lock.bind(*room_id);
+                    }
+                    lock.execute(&mut **tx).await?;
+                }
+                let rows = (0..by_room.len())
+                    .map(|k| format!("({}, {})", p(2 * k + 1), p(2 * k + 2)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "UPDATE rooms SET last_seq = rooms.last_seq + v.column2 FROM (VALUES {rows}) AS v \
+                     WHERE rooms.id = v.column1 RETURNING rooms.id, rooms.last_seq"
+                );
+                let mut update = sqlx::query_as::<_, (i64, i64)>(&sql);
                 for (room_id, members) in &by_room {
-                    let last: Option<i64> =
-                        sqlx::query_scalar("UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq")
-                            .bind(*room_id)
-                            .bind(members.len() as i64)
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                    let last = last.ok_or_else(|| StoreError::Other(format!("room {room_id} vanished mid-transaction")))?;
+                    update = update.bind(*room_id).bind(members.len() as i64);
+                }
+                let lasts: HashMap<i64, i64> = update.fetch_all(&mut **tx).await?.into_iter().collect();
+                for (room_id, members) in &by_room {
+                    let last = *lasts
+                        .get(room_id)
+                        .ok_or_else(|| StoreError::Other(format!("room {room_id} vanished mid-transaction")))?;
                     let first = last - members.len() as i64 + 1;
                     for (offset, &i) in members.iter().enumerate() {
                         seqs[i] = first + offset as i64;

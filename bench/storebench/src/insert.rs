@@ -52,7 +52,7 @@ pub async fn measure(
                         author_id,
                         content: format!("insert benchmark message {i} from task {task}"),
                         client_id: Some(format!("sb-{run}-{task}-{i}")),
-                        join: false,
+                        is_server_admin: false,
                         now: Timestamp::now(),
                     })
                     .await?;
