@@ -898,7 +898,42 @@ async fn posting_needs_standing_in_the_room(store: S) {
     );
 }
 
+/// A batch as large as the writer takes (1,024) still goes in one transaction: the
+/// poster who joins, last in the batch, joins before every message of it.
+async fn a_full_batch_is_stored_together(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    let start = last_seq(&store, room_id).await;
+    let mut batch: Vec<NewMessage> = (0..1023)
+        .map(|i| message(room_id, &ann, &format!("m{i}"), Some(&format!("c{i}"))))
+        .collect();
+    batch.push(message(room_id, &bob, "joined", Some("c0")));
+    let results = store.post_messages(batch).await.expect("batch stored");
+    let PostOutcome::Created { events, .. } = results[1023].as_ref().expect("stored") else {
+        panic!("bob's message was not created: {:?}", results[1023]);
+    };
+    assert!(matches!(&events[0].kind, EventKind::MemberJoined { user } if user.id == bob.id));
+    assert_eq!(
+        events[0].seq,
+        start + 1,
+        "the batch was stored message by message"
+    );
+    assert_eq!(last_seq(&store, room_id).await, start + 1025);
+    let again: Vec<NewMessage> = (0..1024)
+        .map(|i| message(room_id, &ann, "again", Some(&format!("c{i}"))))
+        .collect();
+    let repeats = store.post_messages(again).await.expect("answered");
+    let existing = repeats
+        .iter()
+        .filter(|r| matches!(r, Ok(PostOutcome::Existing(_))))
+        .count();
+    assert_eq!(existing, 1023, "c1023 was never ann's");
+    assert_eq!(last_seq(&store, room_id).await, start + 1026);
+}
+
 store_suite!(
+    a_full_batch_is_stored_together,
     posting_needs_standing_in_the_room,
     a_batch_is_stored_together,
     users_are_unique_by_key,
