@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::bus::{Bus, Notice};
 use crate::store::{NewMessage, PostOutcome, Store, StoreError, StoreResult};
 
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 1024;
 const QUEUE: usize = 8192;
 
 struct Job {
@@ -31,8 +31,32 @@ impl MessageWriter {
     pub(super) fn start(store: Arc<dyn Store>, bus: Arc<dyn Bus>, writers: usize) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write_batches(queue.clone(), store.clone(), bus.clone()));
+        let batches: Vec<_> = (0..writers.max(1))
+            .map(|_| write_batches(queue.clone(), store.clone(), bus.clone()))
+            .collect();
+        let writer = async move {
+            futures_util::future::join_all(batches).await;
+        };
+        // The writers get a thread and runtime of their own. A batch makes a handful of
+        // database round trips, and after each one the writer waits to be polled again;
+        // on the shared runtime that wait is behind every connection's ready task (tens of
+        // milliseconds per batch under load), and every sender waits on the writer.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("message-writer".into())
+                    .spawn(move || runtime.block_on(writer));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the message writer's thread");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no runtime of its own for the message writer; sharing the server's");
+                tokio::spawn(writer);
+            }
         }
         Self { jobs }
     }
