@@ -283,24 +283,36 @@ macro_rules! sql_store {
                     .collect();
                 let mut existing: HashMap<(i64, String), Message> = HashMap::new();
                 if !keyed.is_empty() {
-                    // A VALUES list, not a chain of ORs: SQLite plans an OR term by term
-                    // (milliseconds for a few hundred) and refuses a thousand of them.
+                    // One index probe per pair, as a scalar subquery over a VALUES list.
+                    // A chain of ORs is planned term by term (SQLite: milliseconds for a
+                    // few hundred, and it refuses a thousand); a join with the list lets
+                    // PostgreSQL hash it against a scan of every message.
                     let values = (0..keyed.len())
                         .map(|i| format!("({}, {})", p(2 * i + 1), p(2 * i + 2)))
                         .collect::<Vec<_>>()
                         .join(", ");
                     let sql = format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM (VALUES {values}) AS v, {MESSAGE_FROM} \
-                         WHERE m.author_id = v.column1 AND m.client_id = v.column2"
+                        "SELECT found.id FROM (SELECT (SELECT m.id FROM messages m \
+                         WHERE m.author_id = v.column1 AND m.client_id = v.column2) AS id \
+                         FROM (VALUES {values}) AS v) AS found WHERE found.id IS NOT NULL"
                     );
-                    let mut query = sqlx::query_as::<_, MessageRow>(&sql);
+                    let mut query = sqlx::query_scalar::<_, i64>(&sql);
                     for (author, client_id) in &keyed {
                         query = query.bind(*author).bind(*client_id);
                     }
-                    for row in query.fetch_all(&mut **tx).await? {
-                        let message: Message = row.into();
-                        let key = (message.author.id, message.client_id.clone().unwrap_or_default());
-                        existing.insert(key, message);
+                    let found = query.fetch_all(&mut **tx).await?;
+                    if !found.is_empty() {
+                        let ids = (1..=found.len()).map(p).collect::<Vec<_>>().join(", ");
+                        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.id IN ({ids})");
+                        let mut query = sqlx::query_as::<_, MessageRow>(&sql);
+                        for id in &found {
+                            query = query.bind(*id);
+                        }
+                        for row in query.fetch_all(&mut **tx).await? {
+                            let message: Message = row.into();
+                            let key = (message.author.id, message.client_id.clone().unwrap_or_default());
+                            existing.insert(key, message);
+                        }
                     }
                 }
 
