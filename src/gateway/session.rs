@@ -9,7 +9,6 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,13 +17,13 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
 use super::hub::{ConnId, ReplayDone};
 use super::outbox::{CloseReason, Outbox};
 use super::protocol::{self, ClientFrame, FrameError, UserRef};
-use super::{Gateway, frame_error, per_second_quota};
+use super::rate::{Bucket, Rate};
+use super::{Gateway, frame_error, send_rate};
 use crate::bus::Notice;
 use crate::domain::validate::{ClientId, MessageBody};
 use crate::service::{Caller, PostResult, ServiceResult};
@@ -42,6 +41,10 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 const MAX_QUEUED_SENDS: usize = 64;
 /// Frames of any kind a connection may send per second (a burst of twice that).
 const FRAMES_PER_SECOND: u32 = 100;
+const FRAME_RATE: Rate = Rate {
+    per_second: FRAMES_PER_SECOND,
+    burst: FRAMES_PER_SECOND * 2,
+};
 /// Refused frames within `ABUSE_WINDOW` after which the connection is closed with 4029.
 const ABUSE_LIMIT: u32 = 100;
 const ABUSE_WINDOW: Duration = Duration::from_secs(10);
@@ -90,8 +93,8 @@ struct Session {
     next_ping: Instant,
     missed_pongs: u32,
     ping_due: bool,
-    frames: DefaultDirectRateLimiter,
-    sends: DefaultDirectRateLimiter,
+    frames: Bucket,
+    sends: Bucket,
     abuse: u32,
     abuse_window_start: Instant,
     queued_sends: VecDeque<QueuedSend>,
@@ -164,11 +167,8 @@ pub(super) async fn run(
         next_ping: now + gateway.keepalive.ping_interval,
         missed_pongs: 0,
         ping_due: false,
-        frames: RateLimiter::direct(
-            Quota::per_second(NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN))
-                .allow_burst(NonZeroU32::new(FRAMES_PER_SECOND * 2).unwrap_or(NonZeroU32::MIN)),
-        ),
-        sends: RateLimiter::direct(per_second_quota(gateway.limits.per_connection_per_second)),
+        frames: Bucket::new(now),
+        sends: Bucket::new(now),
         abuse: 0,
         abuse_window_start: now,
         queued_sends: VecDeque::new(),
@@ -458,8 +458,7 @@ impl Session {
             Message::Ping(_) => return true,
             Message::Close(_) => return false,
         };
-        if let Err(not_until) = self.frames.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(self.frames.clock()));
+        if let Err(wait) = self.frames.take(FRAME_RATE, Instant::now()) {
             self.rate_limited(None, wait);
             return true;
         }
@@ -501,14 +500,19 @@ impl Session {
                     ));
                     return;
                 };
+                let per_connection = send_rate(self.gateway.limits.per_connection_per_second);
                 // The limiter's own clock: building a clock calibrates it (costly per send).
-                let clock = self.sends.clock();
+                let user_clock = self.gateway.user_sends.clock();
                 let refused = self
                     .sends
-                    .check()
-                    .and_then(|()| self.gateway.user_sends.check_key(&self.caller.id))
-                    .map_err(|not_until| {
-                        not_until.wait_time_from(governor::clock::Clock::now(clock))
+                    .take(per_connection, Instant::now())
+                    .and_then(|()| {
+                        self.gateway
+                            .user_sends
+                            .check_key(&self.caller.id)
+                            .map_err(|not_until| {
+                                not_until.wait_time_from(governor::clock::Clock::now(user_clock))
+                            })
                     });
                 if let Err(wait) = refused {
                     self.rate_limited(reference, wait);
