@@ -2,13 +2,13 @@
 //!
 //! - [`protocol`]: frames in and out;
 //! - [`outbox`]: each connection's bounded outbound queue;
+//! - [`rate`]: each connection's rate limits;
 //! - [`hub`]: subscriptions, ordering and fan-out of room events;
 //! - [`session`]: one connection's loop (authentication, frames, keep-alive).
 //!
 //! The hub listens to the bus, so events from HTTP writes, WebSocket sends and (in a
 //! cluster) other nodes all arrive the same way. Depends on `service`, `bus` and `domain`.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -29,11 +29,13 @@ use crate::service::{Service, ServiceError};
 pub mod hub;
 pub mod outbox;
 pub mod protocol;
+mod rate;
 mod session;
 
 use hub::Hub;
 use outbox::CLOSE_GOING_AWAY;
 use protocol::FrameError;
+use rate::Rate;
 
 /// The largest frame a client may send (the contract's limit).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -72,11 +74,14 @@ pub struct Gateway {
     sessions: AtomicUsize,
 }
 
-fn per_second_quota(rate: u32) -> Quota {
-    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
-    // A burst of three seconds' worth lets a reconnecting client flush its queue.
-    let burst = NonZeroU32::new(rate.get().saturating_mul(3)).unwrap_or(rate);
-    Quota::per_second(rate).allow_burst(burst)
+/// Sends allowed at `rate` a second: a burst of three seconds' worth lets a reconnecting
+/// client flush its queue.
+fn send_rate(rate: u32) -> Rate {
+    let per_second = rate.max(1);
+    Rate {
+        per_second,
+        burst: per_second.saturating_mul(3),
+    }
 }
 
 impl Gateway {
@@ -87,7 +92,7 @@ impl Gateway {
         let notices = service.bus().subscribe();
         let gateway = Arc::new(Self {
             hub: Arc::new(Hub::new(service.bus().clone())),
-            user_sends: RateLimiter::keyed(per_second_quota(limits.per_user_per_second)),
+            user_sends: RateLimiter::keyed(send_rate(limits.per_user_per_second).quota()),
             limits,
             keepalive,
             next_conn_id: AtomicU64::new(1),

@@ -1,31 +1,40 @@
-//! One WebSocket connection: authentication, then a single task that reads frames,
-//! writes whatever the outbox holds (all of it in one write, flushed once), runs the
-//! sends it was given one after another (so a client's messages keep their order), and
-//! keeps the connection alive with pings.
+//! One WebSocket connection: authentication, then a single task that owns the socket
+//! whole and both reads and writes it. It writes whatever the outbox holds (every frame
+//! handed to the socket, then one flush), reads the client's frames, runs the sends it
+//! was given one after another (so a client's messages keep their order), and keeps the
+//! connection alive with pings.
 //!
-//! Reading and writing run side by side (the socket is split), so a peer that stops
-//! reading blocks only its own write; its outbox then overflows and it is closed with
-//! 4008 once the write drains or times out.
+//! The loop is polled by hand ([`Session::poll_turn`]) rather than a `select!` over a
+//! split socket: each turn writes, answers the send being stored, reads the next frame
+//! (unless `MAX_QUEUED_SENDS` sends wait) and checks the timer. Unsplit, the socket needs
+//! no lock between two halves, and a write needs no boxed future. An idle connection
+//! keeps only this state: the steps that wait on the store (admission, frames with
+//! their subscribe, replay or renewal) and the close are boxed futures that take memory
+//! only while they run.
+//!
+//! A peer that stops reading fills its socket: writing then waits while reading goes
+//! on, the bounded outbox marks the connection 4008 when it overflows, and the close
+//! (what is owed, then the close frame) gives up after `CLOSE_PATIENCE`.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::num::NonZeroU32;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::hub::{ConnId, ReplayDone};
 use super::outbox::{CloseReason, Outbox};
 use super::protocol::{self, ClientFrame, FrameError, UserRef};
-use super::{Gateway, frame_error, per_second_quota};
+use super::rate::{Bucket, Rate};
+use super::{Gateway, frame_error, send_rate};
 use crate::bus::Notice;
+use crate::domain::model::User;
 use crate::domain::validate::{ClientId, MessageBody};
 use crate::service::{Caller, PostResult, ServiceResult};
 
@@ -42,6 +51,10 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 const MAX_QUEUED_SENDS: usize = 64;
 /// Frames of any kind a connection may send per second (a burst of twice that).
 const FRAMES_PER_SECOND: u32 = 100;
+const FRAME_RATE: Rate = Rate {
+    per_second: FRAMES_PER_SECOND,
+    burst: FRAMES_PER_SECOND * 2,
+};
 /// Refused frames within `ABUSE_WINDOW` after which the connection is closed with 4029.
 const ABUSE_LIMIT: u32 = 100;
 const ABUSE_WINDOW: Duration = Duration::from_secs(10);
@@ -67,9 +80,6 @@ const CLOSE_ABUSE: CloseReason = CloseReason {
     reason: "too many requests",
 };
 
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
-type Write = Pin<Box<dyn Future<Output = (Sink, Result<(), axum::Error>)> + Send>>;
 type Store = Pin<Box<dyn Future<Output = (Option<String>, ServiceResult<PostResult>)> + Send>>;
 
 /// One `send` waiting its turn.
@@ -79,6 +89,25 @@ struct QueuedSend {
     client_id: Option<ClientId>,
 }
 
+/// What a turn of the loop leaves to the loop.
+enum Turn {
+    /// A frame from the client, to handle.
+    Frame(Message),
+    /// Time to say goodbye (`closing` says why).
+    Close,
+    /// The socket ended or failed, or the peer is to be dropped: nothing more to write.
+    Drop,
+}
+
+/// How the loop ended.
+enum End {
+    /// Say goodbye, after the send still in flight.
+    Close(Option<Store>),
+    Drop,
+}
+
+/// One connection's state; dropping it removes the connection from the hub, however the
+/// session ends.
 struct Session {
     gateway: Arc<Gateway>,
     conn_id: ConnId,
@@ -90,21 +119,19 @@ struct Session {
     next_ping: Instant,
     missed_pongs: u32,
     ping_due: bool,
-    frames: DefaultDirectRateLimiter,
-    sends: DefaultDirectRateLimiter,
+    frames: Bucket,
+    sends: Bucket,
     abuse: u32,
     abuse_window_start: Instant,
     queued_sends: VecDeque<QueuedSend>,
     closing: Option<CloseReason>,
+    /// Frames taken from the outbox that the socket has not accepted yet.
+    unsent: VecDeque<Utf8Bytes>,
+    /// The socket holds frames it has not flushed yet.
+    unflushed: bool,
 }
 
-/// Removes the connection from the hub however the session ends.
-struct Registration {
-    gateway: Arc<Gateway>,
-    conn_id: ConnId,
-}
-
-impl Drop for Registration {
+impl Drop for Session {
     fn drop(&mut self) {
         self.gateway.hub.disconnect(self.conn_id);
         self.gateway.sessions.fetch_sub(1, Ordering::AcqRel);
@@ -112,74 +139,29 @@ impl Drop for Registration {
 }
 
 pub(super) async fn run(
-    socket: WebSocket,
+    mut socket: WebSocket,
     gateway: Arc<Gateway>,
     token: Option<String>,
     legacy_room: Option<String>,
 ) {
-    let (mut sink, mut stream) = socket.split();
-    let Some((caller, expires_at)) = authenticate(&gateway, &mut sink, &mut stream, token).await
-    else {
-        let _ = close(&mut sink, CLOSE_AUTH).await;
+    // The socket stays here, and the loop's steps borrow it and the session: a future
+    // that took them by value would hold a second copy of each for the connection's life.
+    // Steps that wait on the store are boxed (in statements of their own, so that the
+    // unboxed future is not kept either): they take memory only while they run.
+    let admitting = Box::pin(admit(&gateway, &mut socket, token));
+    let Some((caller, expires_at, user)) = admitting.await else {
+        let _ = send_close(&mut socket, CLOSE_AUTH).await;
         return;
     };
-    let user = match gateway.service.me(&caller).await {
-        Ok(user) => user,
-        Err(_) => {
-            let _ = close(&mut sink, CLOSE_AUTH).await;
-            return;
-        }
-    };
-    let conn_id = gateway.next_conn_id.fetch_add(1, Ordering::Relaxed);
-    let outbox = Arc::new(Outbox::default());
-    gateway.sessions.fetch_add(1, Ordering::AcqRel);
-    gateway.hub.connect(
-        conn_id,
-        UserRef {
-            id: caller.id,
-            username: caller.username.clone(),
-        },
-        outbox.clone(),
-    );
-    let _registration = Registration {
-        gateway: gateway.clone(),
-        conn_id,
-    };
-    tracing::debug!(
-        user.id = caller.id,
-        conn.id = conn_id,
-        "websocket session started"
-    );
-    outbox.push_own(protocol::ready(
-        &user,
-        &format!("{conn_id:x}-{:x}", rand::random::<u32>()),
-    ));
-
-    let now = Instant::now();
-    let mut session = Session {
-        conn_id,
-        outbox,
-        legacy_room: None,
-        auth_deadline: deadline_for(expires_at, gateway.keepalive.expiry_grace),
-        next_ping: now + gateway.keepalive.ping_interval,
-        missed_pongs: 0,
-        ping_due: false,
-        frames: RateLimiter::direct(
-            Quota::per_second(NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN))
-                .allow_burst(NonZeroU32::new(FRAMES_PER_SECOND * 2).unwrap_or(NonZeroU32::MIN)),
-        ),
-        sends: RateLimiter::direct(per_second_quota(gateway.limits.per_connection_per_second)),
-        abuse: 0,
-        abuse_window_start: now,
-        queued_sends: VecDeque::new(),
-        closing: None,
-        caller,
-        gateway,
-    };
+    let mut session = Session::start(gateway, caller, expires_at, user);
     if let Some(room) = legacy_room {
-        session.join_legacy_room(&room).await;
+        let joining = Box::pin(session.join_legacy_room(&room));
+        joining.await;
     }
-    session.serve(sink, stream).await;
+    if let End::Close(storing) = session.serve(&mut socket).await {
+        let closing = Box::pin(session.close(&mut socket, storing));
+        closing.await;
+    }
 }
 
 fn deadline_for(expires_at: Option<i64>, grace: Duration) -> Instant {
@@ -190,19 +172,28 @@ fn deadline_for(expires_at: Option<i64>, grace: Duration) -> Instant {
     Instant::now() + Duration::from_secs(remaining) + grace
 }
 
-/// The caller and their token's expiry, from `?token=` or a first `auth` frame within
-/// 10 s; `None` closes the connection with 4001.
+/// The caller, their token's expiry and their account, from `?token=` or a first `auth`
+/// frame within 10 s; `None` closes the connection with 4001.
+async fn admit(
+    gateway: &Gateway,
+    socket: &mut WebSocket,
+    token: Option<String>,
+) -> Option<(Caller, Option<i64>, User)> {
+    let (caller, expires_at) = authenticate(gateway, socket, token).await?;
+    let user = gateway.service.me(&caller).await.ok()?;
+    Some((caller, expires_at, user))
+}
+
 async fn authenticate(
     gateway: &Gateway,
-    sink: &mut Sink,
-    stream: &mut Stream,
+    socket: &mut WebSocket,
     token: Option<String>,
 ) -> Option<(Caller, Option<i64>)> {
     let token = match token {
         Some(token) => token,
         None => {
             let first_auth = async {
-                while let Some(Ok(message)) = stream.next().await {
+                while let Some(Ok(message)) = socket.next().await {
                     match message {
                         Message::Text(text) => {
                             return match protocol::parse(&text) {
@@ -226,40 +217,20 @@ async fn authenticate(
         Ok(caller) => Some((caller, gateway.service.access_expiry(&token))),
         Err(e) => {
             let error = frame_error(e, Some("auth".into()));
-            let _ = sink.send(Message::Text(protocol::error(&error))).await;
+            let _ = socket.send(Message::Text(protocol::error(&error))).await;
             None
         }
     }
 }
 
-async fn close(sink: &mut Sink, reason: CloseReason) -> Result<(), axum::Error> {
+async fn send_close(socket: &mut WebSocket, reason: CloseReason) -> Result<(), axum::Error> {
     let frame = CloseFrame {
         code: reason.code,
         reason: Utf8Bytes::from_static(reason.reason),
     };
-    tokio::time::timeout(CLOSE_PATIENCE, sink.send(Message::Close(Some(frame))))
+    tokio::time::timeout(CLOSE_PATIENCE, socket.send(Message::Close(Some(frame))))
         .await
         .unwrap_or(Ok(()))
-}
-
-fn write(mut sink: Sink, frames: Vec<Message>) -> Write {
-    Box::pin(async move {
-        let result = async {
-            for frame in frames {
-                sink.feed(frame).await?;
-            }
-            sink.flush().await
-        }
-        .await;
-        (sink, result)
-    })
-}
-
-async fn pending_or<F: Future + Unpin>(future: &mut Option<F>) -> F::Output {
-    match future {
-        Some(future) => future.await,
-        None => std::future::pending().await,
-    }
 }
 
 /// True when the read failed because the frame was over the size limit.
@@ -270,88 +241,215 @@ fn is_too_big(error: &axum::Error) -> bool {
 }
 
 impl Session {
-    async fn serve(mut self, sink: Sink, mut stream: Stream) {
-        let mut sink = Some(sink);
-        let mut writing: Option<Write> = None;
+    /// Registers the connection with the hub and queues `ready`.
+    fn start(gateway: Arc<Gateway>, caller: Caller, expires_at: Option<i64>, user: User) -> Self {
+        let conn_id = gateway.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let outbox = Arc::new(Outbox::default());
+        gateway.sessions.fetch_add(1, Ordering::AcqRel);
+        gateway.hub.connect(
+            conn_id,
+            UserRef {
+                id: caller.id,
+                username: caller.username.clone(),
+            },
+            outbox.clone(),
+        );
+        tracing::debug!(
+            user.id = caller.id,
+            conn.id = conn_id,
+            "websocket session started"
+        );
+        outbox.push_own(protocol::ready(
+            &user,
+            &format!("{conn_id:x}-{:x}", rand::random::<u32>()),
+        ));
+        let now = Instant::now();
+        Self {
+            conn_id,
+            outbox,
+            legacy_room: None,
+            auth_deadline: deadline_for(expires_at, gateway.keepalive.expiry_grace),
+            next_ping: now + gateway.keepalive.ping_interval,
+            missed_pongs: 0,
+            ping_due: false,
+            frames: Bucket::new(now),
+            sends: Bucket::new(now),
+            abuse: 0,
+            abuse_window_start: now,
+            queued_sends: VecDeque::new(),
+            closing: None,
+            unsent: VecDeque::new(),
+            unflushed: false,
+            caller,
+            gateway,
+        }
+    }
+
+    async fn serve(&mut self, socket: &mut WebSocket) -> End {
         let mut storing: Option<Store> = None;
-        let outbox = self.outbox.clone();
         let timer = tokio::time::sleep_until(self.next_deadline());
         tokio::pin!(timer);
         loop {
-            if writing.is_none()
-                && let Some(idle) = sink.take()
-            {
-                match self.next_write() {
-                    Some(frames) => writing = Some(write(idle, frames)),
-                    None => sink = Some(idle),
+            let turn = poll_fn(|cx| self.poll_turn(cx, socket, &mut storing, timer.as_mut())).await;
+            match turn {
+                Turn::Frame(message) => {
+                    // Boxed: see `run`.
+                    let handling = Box::pin(self.on_message(message));
+                    if !handling.await {
+                        return End::Drop;
+                    }
                 }
+                Turn::Close => return End::Close(storing),
+                Turn::Drop => return End::Drop,
+            }
+        }
+    }
+
+    /// One turn of the loop: writes what is waiting, answers the stored send and starts
+    /// the next, keeps time, and returns at the client's next frame (read only while
+    /// fewer than `MAX_QUEUED_SENDS` wait) or at the end.
+    fn poll_turn(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &mut WebSocket,
+        storing: &mut Option<Store>,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Poll<Turn> {
+        loop {
+            if let Poll::Ready(Err(_)) = self.poll_write(cx, socket) {
+                return Poll::Ready(Turn::Drop);
             }
             if self.closing.is_some() {
-                break;
+                return Poll::Ready(Turn::Close);
             }
             if storing.is_none() {
-                storing = self.next_store();
+                *storing = self.next_store();
+            }
+            if let Some(store) = storing
+                && let Poll::Ready((client_id, result)) = store.as_mut().poll(cx)
+            {
+                *storing = None;
+                self.answer_send(client_id, result);
+                continue;
+            }
+            if self.queued_sends.len() < MAX_QUEUED_SENDS
+                && let Poll::Ready(incoming) = socket.poll_next_unpin(cx)
+            {
+                match incoming {
+                    Some(Ok(message)) => return Poll::Ready(Turn::Frame(message)),
+                    Some(Err(error)) if is_too_big(&error) => self.closing = Some(CLOSE_TOO_BIG),
+                    Some(Err(_)) | None => return Poll::Ready(Turn::Drop),
+                }
+                continue;
             }
             let deadline = self.next_deadline();
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
             }
-            tokio::select! {
-                biased;
-                (idle, result) = pending_or(&mut writing) => {
-                    writing = None;
-                    if result.is_err() {
-                        return;
-                    }
-                    sink = Some(idle);
+            if timer.as_mut().poll(cx).is_ready() {
+                if !self.on_timer() {
+                    return Poll::Ready(Turn::Drop);
                 }
-                () = outbox.changed() => {}
-                (client_id, result) = pending_or(&mut storing) => {
-                    storing = None;
-                    self.answer_send(client_id, result);
-                }
-                incoming = stream.next(), if self.queued_sends.len() < MAX_QUEUED_SENDS => match incoming {
-                    Some(Ok(message)) => {
-                        if !self.on_message(message).await {
-                            return;
-                        }
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// Writes everything the outbox holds, and a ping when one is due, then flushes once;
+    /// notes a close request. Pending while the socket cannot take more: the outbox then
+    /// keeps what arrives (within its bound), and only a close request wakes the loop.
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &mut WebSocket,
+    ) -> Poll<Result<(), axum::Error>> {
+        while self.closing.is_none() {
+            if self.unsent.is_empty() {
+                match self.outbox.poll_take(cx) {
+                    Poll::Ready((frames, close)) => {
+                        self.unsent = frames;
+                        self.closing = close;
                     }
-                    Some(Err(error)) if is_too_big(&error) => self.closing = Some(CLOSE_TOO_BIG),
-                    Some(Err(_)) => return,
-                    None => return,
-                },
-                () = &mut timer => {
-                    if !self.on_timer() {
-                        return;
-                    }
+                    Poll::Pending => break,
                 }
+            }
+            if self.poll_feed(cx, socket)?.is_pending() {
+                if let Poll::Ready(reason) = self.outbox.poll_close(cx) {
+                    self.closing = Some(reason);
+                }
+                return Poll::Pending;
             }
         }
-        // Closing: finish the write and the send in flight, deliver what is owed
-        // (acks included), then say goodbye.
+        if self.ping_due {
+            ready!(socket.poll_ready_unpin(cx))?;
+            socket.start_send_unpin(Message::Ping(bytes::Bytes::new()))?;
+            self.ping_due = false;
+            self.unflushed = true;
+        }
+        self.poll_flush(cx, socket)
+    }
+
+    /// Hands the socket every unsent frame (it writes them out as its buffer fills).
+    fn poll_feed(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &mut WebSocket,
+    ) -> Poll<Result<(), axum::Error>> {
+        while !self.unsent.is_empty() {
+            ready!(socket.poll_ready_unpin(cx))?;
+            if let Some(frame) = self.unsent.pop_front() {
+                socket.start_send_unpin(Message::Text(frame))?;
+                self.unflushed = true;
+            }
+        }
+        // The queue's memory goes with its last frame.
+        self.unsent = VecDeque::new();
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &mut WebSocket,
+    ) -> Poll<Result<(), axum::Error>> {
+        if self.unflushed {
+            ready!(socket.poll_flush_unpin(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes what was taken but not written yet, flushed.
+    async fn write_unsent(&mut self, socket: &mut WebSocket) -> Result<(), axum::Error> {
+        poll_fn(|cx| {
+            ready!(self.poll_feed(cx, socket))?;
+            self.poll_flush(cx, socket)
+        })
+        .await
+    }
+
+    /// Finishes the send in flight, delivers what is owed (acks included) and says
+    /// goodbye, giving up after `CLOSE_PATIENCE`; then waits briefly for the client's
+    /// close.
+    async fn close(&mut self, socket: &mut WebSocket, storing: Option<Store>) {
         let reason = self.closing.unwrap_or(CLOSE_AUTH);
         let finish = async {
-            if let Some(write) = writing.take() {
-                let (idle, result) = write.await;
-                result.ok()?;
-                sink = Some(idle);
-            }
-            if let Some(store) = storing.take() {
+            self.write_unsent(socket).await?;
+            if let Some(store) = storing {
                 let (client_id, result) = store.await;
                 self.answer_send(client_id, result);
             }
-            let mut idle = sink.take()?;
             let (frames, _) = self.outbox.take();
-            for frame in frames {
-                idle.feed(Message::Text(frame)).await.ok()?;
-            }
-            close(&mut idle, reason).await.ok()
+            self.unsent = frames;
+            self.write_unsent(socket).await?;
+            send_close(socket, reason).await
         };
         let _ = tokio::time::timeout(CLOSE_PATIENCE, finish).await;
         // Wait briefly for the client's own close: dropping a socket with unread input
         // sends a reset, which can destroy our close frame before the client reads it.
         let client_closed = async {
-            while let Some(Ok(message)) = stream.next().await {
+            while let Some(Ok(message)) = socket.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;
                 }
@@ -367,22 +465,6 @@ impl Session {
 
     fn next_deadline(&self) -> Instant {
         self.next_ping.min(self.auth_deadline)
-    }
-
-    /// What to write now, if anything; notes a close request.
-    fn next_write(&mut self) -> Option<Vec<Message>> {
-        let (frames, close) = self.outbox.take();
-        if let Some(reason) = close {
-            self.closing.get_or_insert(reason);
-        }
-        if frames.is_empty() && !self.ping_due {
-            return None;
-        }
-        let mut batch: Vec<Message> = frames.into_iter().map(Message::Text).collect();
-        if std::mem::take(&mut self.ping_due) {
-            batch.push(Message::Ping(bytes::Bytes::new()));
-        }
-        Some(batch)
     }
 
     /// Starts storing the next queued send.
@@ -458,8 +540,7 @@ impl Session {
             Message::Ping(_) => return true,
             Message::Close(_) => return false,
         };
-        if let Err(not_until) = self.frames.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(self.frames.clock()));
+        if let Err(wait) = self.frames.take(FRAME_RATE, Instant::now()) {
             self.rate_limited(None, wait);
             return true;
         }
@@ -501,14 +582,19 @@ impl Session {
                     ));
                     return;
                 };
+                let per_connection = send_rate(self.gateway.limits.per_connection_per_second);
                 // The limiter's own clock: building a clock calibrates it (costly per send).
-                let clock = self.sends.clock();
+                let user_clock = self.gateway.user_sends.clock();
                 let refused = self
                     .sends
-                    .check()
-                    .and_then(|()| self.gateway.user_sends.check_key(&self.caller.id))
-                    .map_err(|not_until| {
-                        not_until.wait_time_from(governor::clock::Clock::now(clock))
+                    .take(per_connection, Instant::now())
+                    .and_then(|()| {
+                        self.gateway
+                            .user_sends
+                            .check_key(&self.caller.id)
+                            .map_err(|not_until| {
+                                not_until.wait_time_from(governor::clock::Clock::now(user_clock))
+                            })
                     });
                 if let Err(wait) = refused {
                     self.rate_limited(reference, wait);
