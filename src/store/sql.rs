@@ -215,17 +215,13 @@ macro_rules! sql_store {
                 Ok(PostOutcome::Created { message, events })
             }
 
-            /// Stores a whole batch with a handful of statements: one lookup of reused
-            /// client_ids, one seq update per room (in ascending room order, so concurrent
-            /// writers lock rooms in the same order), one multi-row insert each for
-            /// messages and events, and one update of the authors' read markers.
-            /// Each (room, user)'s standing, read in the transaction that stores their
-            /// messages, so a removal that committed first is always seen. A room that
-            /// does not exist has no entry.
+            /// Each (room, user)'s standing (the server-admin flag is each message's), read
+            /// in the transaction that stores their messages, so a removal that committed
+            /// first is always seen. A room that does not exist has no entry.
             async fn standings_in_tx(
                 tx: &mut Tx,
                 pairs: &[(i64, i64)],
-            ) -> StoreResult<std::collections::HashMap<(i64, i64), (bool, bool, Option<Role>)>> {
+            ) -> StoreResult<std::collections::HashMap<(i64, i64), Access>> {
                 let p = <$db as $crate::store::sql::Params>::param;
                 let values = (0..pairs.len())
                     .map(|k| format!("({}, {})", p(2 * k + 1), p(2 * k + 2)))
@@ -243,21 +239,22 @@ macro_rules! sql_store {
                 let mut standings = std::collections::HashMap::with_capacity(pairs.len());
                 for (room_id, user_id, is_private, is_direct, role) in query.fetch_all(&mut **tx).await? {
                     let role = role.as_deref().map(parse_role).transpose()?;
-                    standings.insert((room_id, user_id), (is_private, is_direct, role));
+                    standings.insert((room_id, user_id), Access { is_private, is_direct, role, is_server_admin: false });
                 }
                 Ok(standings)
             }
 
             /// The domain's posting rule for one message, given the standings read for it.
-            fn may_post(
-                standings: &std::collections::HashMap<(i64, i64), (bool, bool, Option<Role>)>,
-                new: &NewMessage,
-            ) -> Result<PostMode, Denied> {
-                let (is_private, is_direct, role) =
-                    *standings.get(&(new.room_id, new.author_id)).ok_or(Denied::NotFound)?;
-                Access { is_private, is_direct, role, is_server_admin: new.is_server_admin }.post()
+            fn may_post(standings: &std::collections::HashMap<(i64, i64), Access>, new: &NewMessage) -> Result<PostMode, Denied> {
+                let standing = standings.get(&(new.room_id, new.author_id)).ok_or(Denied::NotFound)?;
+                Access { is_server_admin: new.is_server_admin, ..*standing }.post()
             }
 
+            /// Stores a whole batch with a handful of statements: one read of the posters'
+            /// standings, one lookup of reused client_ids, one update taking every room's
+            /// seq range (its rooms locked in id order first where the backend needs it),
+            /// one multi-row insert each for messages and events, and one update of the
+            /// authors' read markers.
             async fn post_batch_in_tx(tx: &mut Tx, batch: &[NewMessage]) -> StoreResult<Vec<PostOutcome>> {
                 use std::collections::{BTreeMap, HashMap};
                 let p = <$db as $crate::store::sql::Params>::param;
