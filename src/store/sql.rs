@@ -61,11 +61,27 @@ impl Params for sqlx::Postgres {
     }
 
     fn lock_rooms_in_order(count: usize) -> Option<String> {
-        let ids = (1..=count).map(Self::param).collect::<Vec<_>>().join(", ");
+        let ids = param_list::<Self>(count);
         Some(format!(
             "SELECT id FROM rooms WHERE id IN ({ids}) ORDER BY id FOR UPDATE"
         ))
     }
+}
+
+/// `count` parameters numbered from 1, for an `IN (…)` list.
+pub fn param_list<DB: Params>(count: usize) -> String {
+    (1..=count).map(DB::param).collect::<Vec<_>>().join(", ")
+}
+
+/// `rows` rows of `width` parameters each, numbered from 1 in order, for `VALUES …`.
+pub fn values_rows<DB: Params>(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let params = (1..=width).map(|n| DB::param(row * width + n));
+            format!("({})", params.collect::<Vec<_>>().join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 macro_rules! sql_store {
@@ -222,11 +238,7 @@ macro_rules! sql_store {
                 tx: &mut Tx,
                 pairs: &[(i64, i64)],
             ) -> StoreResult<std::collections::HashMap<(i64, i64), Access>> {
-                let p = <$db as $crate::store::sql::Params>::param;
-                let values = (0..pairs.len())
-                    .map(|k| format!("({}, {})", p(2 * k + 1), p(2 * k + 2)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let values = $crate::store::sql::values_rows::<$db>(pairs.len(), 2);
                 let sql = format!(
                     "SELECT r.id, v.column2, r.is_private, r.is_direct, rm.role FROM (VALUES {values}) AS v \
                      JOIN rooms r ON r.id = v.column1 \
@@ -284,10 +296,7 @@ macro_rules! sql_store {
                     // A chain of ORs is planned term by term (SQLite: milliseconds for a
                     // few hundred, and it refuses a thousand); a join with the list lets
                     // PostgreSQL hash it against a scan of every message.
-                    let values = (0..keyed.len())
-                        .map(|i| format!("({}, {})", p(2 * i + 1), p(2 * i + 2)))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let values = $crate::store::sql::values_rows::<$db>(keyed.len(), 2);
                     let sql = format!(
                         "SELECT found.id FROM (SELECT (SELECT m.id FROM messages m \
                          WHERE m.author_id = v.column1 AND m.client_id = v.column2) AS id \
@@ -299,7 +308,7 @@ macro_rules! sql_store {
                     }
                     let found = query.fetch_all(&mut **tx).await?;
                     if !found.is_empty() {
-                        let ids = (1..=found.len()).map(p).collect::<Vec<_>>().join(", ");
+                        let ids = $crate::store::sql::param_list::<$db>(found.len());
                         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.id IN ({ids})");
                         let mut query = sqlx::query_as::<_, MessageRow>(&sql);
                         for id in &found {
@@ -363,10 +372,7 @@ macro_rules! sql_store {
                     }
                     lock.execute(&mut **tx).await?;
                 }
-                let rows = (0..by_room.len())
-                    .map(|k| format!("({}, {})", p(2 * k + 1), p(2 * k + 2)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let rows = $crate::store::sql::values_rows::<$db>(by_room.len(), 2);
                 let sql = format!(
                     "UPDATE rooms SET last_seq = rooms.last_seq + v.column2 FROM (VALUES {rows}) AS v \
                      WHERE rooms.id = v.column1 RETURNING rooms.id, rooms.last_seq"
@@ -433,10 +439,7 @@ macro_rules! sql_store {
                     let marker = markers.entry((batch[i].room_id, batch[i].author_id)).or_insert(0);
                     *marker = (*marker).max(seqs[i]);
                 }
-                let rows = (0..markers.len())
-                    .map(|k| format!("({}, {}, {})", p(3 * k + 1), p(3 * k + 2), p(3 * k + 3)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let rows = $crate::store::sql::values_rows::<$db>(markers.len(), 3);
                 let sql = format!(
                     "UPDATE room_members SET last_read_seq = v.column3 FROM (VALUES {rows}) AS v \
                      WHERE room_members.room_id = v.column1 AND room_members.user_id = v.column2 \
@@ -452,7 +455,7 @@ macro_rules! sql_store {
                 let mut authors: Vec<i64> = fresh.iter().map(|&i| batch[i].author_id).collect();
                 authors.sort_unstable();
                 authors.dedup();
-                let ids = (1..=authors.len()).map(p).collect::<Vec<_>>().join(", ");
+                let ids = $crate::store::sql::param_list::<$db>(authors.len());
                 let sql = format!("SELECT id, username FROM users WHERE id IN ({ids})");
                 let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
                 for author in &authors {
