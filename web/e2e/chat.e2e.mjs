@@ -39,6 +39,12 @@ async function openRoom(page, name) {
   await page.getByRole('heading', { name: `#${name}` }).waitFor();
 }
 
+/** The room as the server lists it for the user signed in on `page`. */
+async function listedRoom(page, name) {
+  const rooms = await server.api('/chat/rooms/', { token: await token(page) });
+  return rooms.find((r) => r.name === name);
+}
+
 async function countText(page, text) {
   return messageList(page).getByText(text, { exact: true }).count();
 }
@@ -156,6 +162,8 @@ describe('Banter web client', { timeout: 240_000 }, () => {
     assert.equal(await alice.page.getByRole('button', { name: 'Sign in' }).count(), 0);
     await messageList(alice.page).getByText('hello bob', { exact: true }).waitFor();
     await screenshot(alice.page, 'desktop-room');
+    // What is on screen counts as read, on the server too.
+    await waitUntil(async () => (await listedRoom(alice.page, 'general')).unread_count === 0, 'general to be read');
   });
 
   test('unread counts appear for rooms not being read', async () => {
@@ -172,7 +180,18 @@ describe('Banter web client', { timeout: 240_000 }, () => {
     await waitUntil(async () => (await badge.count()) === 0, 'badge to clear once read');
   });
 
+  test('a message on screen as the page closes counts as read', async () => {
+    const general = await listedRoom(bob.page, 'general');
+    await server.api(`/chat/rooms/${general.id}/messages/`, { method: 'POST', token: await token(bob.page), body: { message: 'seen on the way out' } });
+    await messageList(alice.page).getByText('seen on the way out', { exact: true }).waitFor();
+    // Leaving at once: sooner than the delay after which what is on screen counts as read.
+    await alice.page.goto(server.base + '/');
+    await waitUntil(async () => (await listedRoom(alice.page, 'general')).unread_count === 0, 'the read marker sent as the page went');
+    await openRoom(alice.page, 'general');
+  });
+
   test('the server restarts: reconnecting shows, then messages sent meanwhile arrive once', async () => {
+    await openRoom(alice.page, 'general');
     await openRoom(bob.page, 'general');
     await server.stop();
     await alice.page.getByTestId('connection-status').getByText('Reconnecting…').waitFor();

@@ -15,12 +15,13 @@ export class Api {
     this.fetchFn = fetchFn;
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** `keepalive` lets the request outlive the page (a read marker sent as the tab closes). */
+  async request<T>(method: string, path: string, body?: unknown, { keepalive = false } = {}): Promise<T> {
     let token = await this.session.accessToken();
-    let res = await this.send(method, path, body, token);
+    let res = await this.send(method, path, body, token, keepalive);
     if (res.status === 401) {
       token = await this.session.refresh(token);
-      res = await this.send(method, path, body, token);
+      res = await this.send(method, path, body, token, keepalive);
       if (res.status === 401) {
         this.session.clear();
         throw new SessionEndedError();
@@ -31,7 +32,7 @@ export class Api {
     return (await res.json()) as T;
   }
 
-  private send(method: string, path: string, body: unknown, token: string | null): Promise<Response> {
+  private send(method: string, path: string, body: unknown, token: string | null, keepalive = false): Promise<Response> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (token) headers.Authorization = `Bearer ${token}`;
@@ -39,6 +40,7 @@ export class Api {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
+      keepalive,
     });
   }
 
@@ -90,7 +92,8 @@ export class Api {
   invite = (id: number, username: string) =>
     this.request<unknown>('POST', `/chat/rooms/${id}/members/`, { username });
   direct = (username: string) => this.request<Room>('POST', '/chat/direct/', { username });
-  markRead = (id: number, seq: number) => this.request<void>('POST', `/chat/rooms/${id}/read/`, { seq });
+  markRead = (id: number, seq: number, opts: { keepalive?: boolean } = {}) =>
+    this.request<void>('POST', `/chat/rooms/${id}/read/`, { seq }, opts);
 
   messages = (id: number, opts: { limit: number; beforeSeq?: number }) => {
     const q = new URLSearchParams({ limit: String(opts.limit) });

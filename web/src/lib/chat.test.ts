@@ -133,12 +133,28 @@ describe('ChatClient', () => {
     expect(chat.state.newAfterSeq[1]).toBe(9);
     chat.setReading(true);
     await vi.advanceTimersByTimeAsync(400);
-    expect(api.markRead).toHaveBeenCalledWith(1, 10);
+    expect(api.markRead).toHaveBeenCalledWith(1, 10, {});
     frame(messageEvent(fromBob(11)));
     await vi.advanceTimersByTimeAsync(400);
-    expect(api.markRead).toHaveBeenLastCalledWith(1, 11);
+    expect(api.markRead).toHaveBeenLastCalledWith(1, 11, {});
     expect(chat.state.rooms[1]!.unread_count).toBe(0);
     expect(chat.state.announcement.text).toBe('bob: hi 11');
+  });
+
+  it('sends a waiting read marker at once, outliving the page, when the page goes away', async () => {
+    const { chat, api, ready, frame } = setup([room(1)], { 1: [fromBob(10)] });
+    await chat.start();
+    await ready();
+    await chat.openRoom(1);
+    chat.setReading(true);
+    frame(messageEvent(fromBob(11)));
+    expect(api.markRead).not.toHaveBeenCalled();
+    chat.flushReads();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(api.markRead).toHaveBeenCalledTimes(1);
+    expect(api.markRead).toHaveBeenCalledWith(1, 11, { keepalive: true });
+    await vi.advanceTimersByTimeAsync(400);
+    expect(api.markRead).toHaveBeenCalledTimes(1);
   });
 
   it('shows a send as pending, confirms it on ack, and fails it on timeout', async () => {

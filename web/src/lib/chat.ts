@@ -67,6 +67,8 @@ export type SocketFactory = (
 export const SEND_TIMEOUT_MS = 10_000;
 /** How long an event gap may stay open before the room is reloaded over HTTP. */
 export const GAP_TIMEOUT_MS = 2_000;
+/** What is on screen this long counts as read (a scroll past does not). */
+const READ_DELAY_MS = 300;
 const TYPING_RESEND_MS = 4_000;
 const TYPING_EXPIRY_MS = 8_000;
 /** A room is reloaded at most this often, so a server that disagrees about seqs cannot cause a loop. */
@@ -311,10 +313,23 @@ export class ChatClient {
   }
 
   private scheduleMarkRead(roomId: number): void {
-    this.later(`read-${roomId}`, 300, () => void this.markRead(roomId));
+    this.later(`read-${roomId}`, READ_DELAY_MS, () => void this.markRead(roomId));
   }
 
-  private async markRead(roomId: number): Promise<void> {
+  /**
+   * The page is going away (closed, reloaded, navigated): read markers still
+   * waiting out their delay are sent now, on requests that outlive the page,
+   * so what the user saw does not come back as unread.
+   */
+  flushReads(): void {
+    for (const key of [...this.timers.keys()]) {
+      if (!key.startsWith('read-')) continue;
+      this.cancel(key);
+      void this.markRead(Number(key.slice('read-'.length)), { keepalive: true });
+    }
+  }
+
+  private async markRead(roomId: number, opts: { keepalive?: boolean } = {}): Promise<void> {
     const room = this.state.rooms[roomId];
     const seq = newestSeq(this.log(roomId));
     if (!room || !room.joined || seq <= room.last_read_seq) {
@@ -323,7 +338,7 @@ export class ChatClient {
     }
     this.patchRoom(roomId, { last_read_seq: seq, unread_count: 0 });
     try {
-      await this.api.markRead(roomId, seq);
+      await this.api.markRead(roomId, seq, opts);
     } catch {
       // Not worth bothering the user: the marker moves again with the next message.
     }

@@ -37,6 +37,8 @@ export function ChatApp() {
     void chat.start();
     const online = () => chat.networkOnline();
     window.addEventListener('online', online);
+    const leaving = () => chat.flushReads();
+    window.addEventListener('pagehide', leaving);
     // The contract has no event for "you were added to a room", so new
     // direct conversations and invitations are found by looking again.
     let lastLook = Date.now();
@@ -58,6 +60,7 @@ export function ChatApp() {
     );
     return () => {
       window.removeEventListener('online', online);
+      window.removeEventListener('pagehide', leaving);
       window.removeEventListener('focus', look);
       document.removeEventListener('visibilitychange', look);
       clearInterval(poll);
