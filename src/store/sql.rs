@@ -101,6 +101,8 @@ macro_rules! sql_store {
         };
 
         type Tx = sqlx::Transaction<'static, $db>;
+        /// (room, user) → the user's standing in the room, and their username.
+        type Standings = std::collections::HashMap<(i64, i64), (Access, String)>;
 
         impl $store {
             /// Takes the room's next seq. The row update also locks the room until commit,
@@ -231,34 +233,33 @@ macro_rules! sql_store {
                 Ok(PostOutcome::Created { message, events })
             }
 
-            /// Each (room, user)'s standing (the server-admin flag is each message's), read
-            /// in the transaction that stores their messages, so a removal that committed
-            /// first is always seen. A room that does not exist has no entry.
-            async fn standings_in_tx(
-                tx: &mut Tx,
-                pairs: &[(i64, i64)],
-            ) -> StoreResult<std::collections::HashMap<(i64, i64), Access>> {
+            /// Each (room, user)'s standing (the server-admin flag is each message's) and the
+            /// user's name, read in the transaction that stores their messages, so a removal
+            /// that committed first is always seen. A room that does not exist has no entry.
+            async fn standings_in_tx(tx: &mut Tx, pairs: &[(i64, i64)]) -> StoreResult<Standings> {
                 let values = $crate::store::sql::values_rows::<$db>(pairs.len(), 2);
                 let sql = format!(
-                    "SELECT r.id, v.column2, r.is_private, r.is_direct, rm.role FROM (VALUES {values}) AS v \
+                    "SELECT r.id, u.id, r.is_private, r.is_direct, rm.role, u.username FROM (VALUES {values}) AS v \
                      JOIN rooms r ON r.id = v.column1 \
+                     JOIN users u ON u.id = v.column2 \
                      LEFT JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = v.column2"
                 );
-                let mut query = sqlx::query_as::<_, (i64, i64, bool, bool, Option<String>)>(&sql);
+                let mut query = sqlx::query_as::<_, (i64, i64, bool, bool, Option<String>, String)>(&sql);
                 for (room_id, user_id) in pairs {
                     query = query.bind(*room_id).bind(*user_id);
                 }
-                let mut standings = std::collections::HashMap::with_capacity(pairs.len());
-                for (room_id, user_id, is_private, is_direct, role) in query.fetch_all(&mut **tx).await? {
+                let mut standings = Standings::with_capacity(pairs.len());
+                for (room_id, user_id, is_private, is_direct, role, username) in query.fetch_all(&mut **tx).await? {
                     let role = role.as_deref().map(parse_role).transpose()?;
-                    standings.insert((room_id, user_id), Access { is_private, is_direct, role, is_server_admin: false });
+                    let access = Access { is_private, is_direct, role, is_server_admin: false };
+                    standings.insert((room_id, user_id), (access, username));
                 }
                 Ok(standings)
             }
 
             /// The domain's posting rule for one message, given the standings read for it.
-            fn may_post(standings: &std::collections::HashMap<(i64, i64), Access>, new: &NewMessage) -> Result<PostMode, Denied> {
-                let standing = standings.get(&(new.room_id, new.author_id)).ok_or(Denied::NotFound)?;
+            fn may_post(standings: &Standings, new: &NewMessage) -> Result<PostMode, Denied> {
+                let (standing, _) = standings.get(&(new.room_id, new.author_id)).ok_or(Denied::NotFound)?;
                 Access { is_server_admin: new.is_server_admin, ..*standing }.post()
             }
 
@@ -451,18 +452,6 @@ macro_rules! sql_store {
                 }
                 update.execute(&mut **tx).await?;
 
-                // Authors' names for the messages handed back.
-                let mut authors: Vec<i64> = fresh.iter().map(|&i| batch[i].author_id).collect();
-                authors.sort_unstable();
-                authors.dedup();
-                let ids = $crate::store::sql::param_list::<$db>(authors.len());
-                let sql = format!("SELECT id, username FROM users WHERE id IN ({ids})");
-                let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
-                for author in &authors {
-                    query = query.bind(*author);
-                }
-                let names: HashMap<i64, String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
-
                 for &i in &fresh {
                     let new = &batch[i];
                     let message = Message {
@@ -471,7 +460,10 @@ macro_rules! sql_store {
                         seq: seqs[i],
                         author: Author {
                             id: new.author_id,
-                            username: names.get(&new.author_id).cloned().unwrap_or_default(),
+                            username: standings
+                                .get(&(new.room_id, new.author_id))
+                                .map(|(_, username)| username.clone())
+                                .unwrap_or_default(),
                         },
                         content: new.content.clone(),
                         created_at: new.now,
