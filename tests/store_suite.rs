@@ -681,6 +681,61 @@ async fn message_pages_are_ascending(store: S) {
     assert_eq!(contents, ["m1", "m2", "m3"]);
 }
 
+/// A page hands back each message exactly as stored, whatever its text holds.
+async fn pages_keep_every_field_and_character(store: S) {
+    let ann = user(&store, "ann").await;
+    let room_id = room(&store, &ann, "room", false).await;
+    let awkward = [
+        "quotes \" and 'apostrophes', back\\slash, tab\tand\nnew line",
+        "[1, {\"not\": \"json\"}] null true",
+        "emoji 🎉 and combining é, RTL שלום, zero-width\u{200b}joiner",
+        "\u{1}\u{1f} control characters and a lone \u{7f}",
+    ];
+    let mut posted = Vec::new();
+    for (i, content) in awkward.iter().enumerate() {
+        let client_id = (i % 2 == 0).then(|| format!("client-{i}"));
+        let outcome = store
+            .post_message(message(room_id, &ann, content, client_id.as_deref()))
+            .await
+            .expect("posted");
+        let PostOutcome::Created { message, .. } = outcome else {
+            panic!("message {i} not created: {outcome:?}");
+        };
+        posted.push(message);
+    }
+    store
+        .edit_message(room_id, posted[1].id, "edited \"text\"".into(), now())
+        .await
+        .expect("edited")
+        .expect("message found");
+    store
+        .delete_message(room_id, posted[2].id, now())
+        .await
+        .expect("deleted");
+    let page = store
+        .messages_page(room_id, Page::Newest, 50)
+        .await
+        .expect("page");
+    for message in &page {
+        let stored = store
+            .message(room_id, message.id)
+            .await
+            .expect("message read")
+            .expect("message exists");
+        assert_eq!(message, &stored, "a page's message is the stored one");
+    }
+    assert_eq!(page.len(), awkward.len());
+    assert_eq!(page[0], posted[0]);
+    assert_eq!(page[3], posted[3]);
+    assert_eq!(page[0].client_id.as_deref(), Some("client-0"));
+    assert_eq!(page[1].client_id, None);
+    assert_eq!(page[1].content, "edited \"text\"");
+    assert!(page[1].edited_at.is_some());
+    assert!(page[2].deleted && page[2].content.is_empty());
+    assert!(!page[3].deleted && page[3].edited_at.is_none());
+    assert_eq!(page[3].author.username, "ann");
+}
+
 async fn unread_counts_and_read_markers(store: S) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
@@ -943,6 +998,7 @@ store_suite!(
     events_are_rebuilt_in_order,
     posting_joins_and_is_idempotent_by_client_id,
     message_pages_are_ascending,
+    pages_keep_every_field_and_character,
     unread_counts_and_read_markers,
     seq_is_gapless_under_concurrent_writers,
     delete_room_returns_the_next_seq,

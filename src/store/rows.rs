@@ -122,6 +122,63 @@ pub const MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.seq, m.author_id, au.usern
 /// `FROM` clause matching [`MESSAGE_COLUMNS`].
 pub const MESSAGE_FROM: &str = "messages m JOIN users au ON au.id = m.author_id";
 
+/// One message of a page fetched as a single JSON text (see [`page_as_json`]), its items
+/// in this order.
+const PAGE_JSON_ITEMS: &str = "page.id, page.room_id, page.seq, page.author_id, page.author_username, \
+     page.content, page.client_id, page.created_at, page.edited_at, \
+     CASE WHEN page.deleted THEN 1 ELSE 0 END";
+
+/// Wraps `page_query` (selecting [`MESSAGE_COLUMNS`]) so it returns one row: a JSON array
+/// of its messages in seq order. SQLite hands each result row from its connection's
+/// thread to the waiting task on its own, and those thread wake-ups cost more than
+/// reading the rows; one row per page costs one. `json_array` and `json_agg` are the
+/// backend's JSON functions (`json_array`/`json_group_array` in SQLite,
+/// `json_build_array`/`json_agg` in PostgreSQL).
+pub fn page_as_json(page_query: &str, json_array: &str, json_agg: &str) -> String {
+    format!(
+        "SELECT COALESCE(CAST({json_agg}({json_array}({PAGE_JSON_ITEMS}) ORDER BY page.seq) AS TEXT), '[]') \
+         FROM ({page_query}) AS page"
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct MessageJson(
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    u8,
+);
+
+/// The messages of a page fetched with [`page_as_json`], in seq order.
+pub fn page_from_json(json: &str) -> Result<Vec<Message>, StoreError> {
+    let rows: Vec<MessageJson> = serde_json::from_str(json).map_err(|e| {
+        StoreError::Other(format!("a page of messages is not the JSON expected: {e}"))
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Message {
+            id: row.0,
+            room_id: row.1,
+            seq: row.2,
+            author: Author {
+                id: row.3,
+                username: row.4,
+            },
+            content: row.5,
+            client_id: row.6,
+            created_at: Timestamp(row.7),
+            edited_at: row.8.map(Timestamp),
+            deleted: row.9 != 0,
+        })
+        .collect())
+}
+
 #[derive(sqlx::FromRow)]
 pub struct MessageRow {
     id: i64,

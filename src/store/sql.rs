@@ -40,12 +40,18 @@ impl Drop for QueryTimer {
 /// multi-row UPDATE locks rows in whatever order its plan visits them. SQLite needs no
 /// such statement: its single writer connection runs one transaction at a time.
 pub trait Params {
+    /// The functions building a JSON array from values, and aggregating rows into one.
+    const JSON_ARRAY: &str;
+    const JSON_AGG: &str;
     fn param(n: usize) -> String;
     /// A statement locking `count` rooms (bound as parameters) in id order, if needed.
     fn lock_rooms_in_order(count: usize) -> Option<String>;
 }
 
 impl Params for sqlx::Sqlite {
+    const JSON_ARRAY: &str = "json_array";
+    const JSON_AGG: &str = "json_group_array";
+
     fn param(_: usize) -> String {
         "?".to_owned()
     }
@@ -56,6 +62,9 @@ impl Params for sqlx::Sqlite {
 }
 
 impl Params for sqlx::Postgres {
+    const JSON_ARRAY: &str = "json_build_array";
+    const JSON_AGG: &str = "json_agg";
+
     fn param(n: usize) -> String {
         format!("${n}")
     }
@@ -1179,19 +1188,19 @@ macro_rules! sql_store {
                         Page::Before(seq) => ("AND m.seq < $3", "DESC", Some(seq)),
                         Page::After(seq) => ("AND m.seq > $3", "ASC", Some(seq)),
                     };
-                    let sql = format!(
+                    let page = format!(
                         "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.room_id = $1 {filter} ORDER BY m.seq {order} LIMIT $2"
                     );
-                    let mut query = sqlx::query_as::<_, MessageRow>(&sql).bind(room_id).bind(limit);
+                    let sql = $crate::store::rows::page_as_json(
+                        &page,
+                        <$db as $crate::store::sql::Params>::JSON_ARRAY,
+                        <$db as $crate::store::sql::Params>::JSON_AGG,
+                    );
+                    let mut query = sqlx::query_scalar::<_, String>(&sql).bind(room_id).bind(limit);
                     if let Some(seq) = bound {
                         query = query.bind(seq);
                     }
-                    let rows = query.fetch_all(self.reader()).await?;
-                    let mut messages: Vec<Message> = rows.into_iter().map(Into::into).collect();
-                    if order == "DESC" {
-                        messages.reverse();
-                    }
-                    Ok(messages)
+                    $crate::store::rows::page_from_json(&query.fetch_one(self.reader()).await?)
                 })
             }
 

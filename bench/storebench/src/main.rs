@@ -495,7 +495,7 @@ fn render_report(r: &Report<'_>) -> String {
     let raw = &r.pages.raw_keyset;
     let _ = writeln!(
         out,
-        "| DB page, keyset, same SQL on a raw pool | {} | {} | {} | | |",
+        "| DB page, keyset, a row per message on a raw pool | {} | {} | {} | | |",
         ms(raw.p50),
         ms(raw.p99),
         ms(raw.max)

@@ -1,7 +1,8 @@
 //! History pages measured in the database, one query at a time: the store's keyset page
-//! (`Store::messages_page(room, Page::Before(seq), 50)`), the same SQL run directly on
-//! a pool like the store's reader (so the OFFSET comparison differs in the paging
-//! method only), and OFFSET paging at a fixed depth on that pool.
+//! (`Store::messages_page(room, Page::Before(seq), 50)`, which fetches the page as one
+//! JSON row), the same keyset query returning one row per message run directly on a
+//! pool like the store's reader, and OFFSET paging at a fixed depth on that pool (so the
+//! OFFSET comparison differs in the paging method only).
 
 use std::str::FromStr;
 use std::sync::Arc;
