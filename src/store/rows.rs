@@ -129,14 +129,13 @@ const PAGE_JSON_ITEMS: &str = "page.id, page.room_id, page.seq, page.author_id, 
      CASE WHEN page.deleted THEN 1 ELSE 0 END";
 
 /// Wraps `page_query` (selecting [`MESSAGE_COLUMNS`]) so it returns one row: a JSON array
-/// of its messages in seq order. SQLite hands each result row from its connection's
-/// thread to the waiting task on its own, and those thread wake-ups cost more than
-/// reading the rows; one row per page costs one. `json_array` and `json_agg` are the
-/// backend's JSON functions (`json_array`/`json_group_array` in SQLite,
-/// `json_build_array`/`json_agg` in PostgreSQL).
-pub fn page_as_json(page_query: &str, json_array: &str, json_agg: &str) -> String {
+/// of its messages in seq order (SQLite's JSON functions; aggregate ORDER BY needs
+/// SQLite 3.44, and sqlx bundles 3.46). SQLite hands each result row from its
+/// connection's thread to the waiting task on its own, and those thread wake-ups cost
+/// more than reading the rows; one row per page costs one.
+pub fn page_as_json(page_query: &str) -> String {
     format!(
-        "SELECT COALESCE(CAST({json_agg}({json_array}({PAGE_JSON_ITEMS}) ORDER BY page.seq) AS TEXT), '[]') \
+        "SELECT COALESCE(json_group_array(json_array({PAGE_JSON_ITEMS}) ORDER BY page.seq), '[]') \
          FROM ({page_query}) AS page"
     )
 }

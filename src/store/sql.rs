@@ -38,19 +38,21 @@ impl Drop for QueryTimer {
 /// Also where the dialects part on locking: a batch takes its rooms' row locks in id
 /// order on PostgreSQL, whose concurrent writers would otherwise deadlock when one
 /// multi-row UPDATE locks rows in whatever order its plan visits them. SQLite needs no
-/// such statement: its single writer connection runs one transaction at a time.
+/// such statement: its single writer connection runs one transaction at a time. And on
+/// the shape of a history page: one JSON row on SQLite, rows on PostgreSQL.
 pub trait Params {
-    /// The functions building a JSON array from values, and aggregating rows into one.
-    const JSON_ARRAY: &str;
-    const JSON_AGG: &str;
+    /// Wraps a history page query to return the page as one row, where that is faster
+    /// (see [`page_as_json`](super::rows::page_as_json)).
+    fn page_as_one_row(page_query: &str) -> Option<String>;
     fn param(n: usize) -> String;
     /// A statement locking `count` rooms (bound as parameters) in id order, if needed.
     fn lock_rooms_in_order(count: usize) -> Option<String>;
 }
 
 impl Params for sqlx::Sqlite {
-    const JSON_ARRAY: &str = "json_array";
-    const JSON_AGG: &str = "json_group_array";
+    fn page_as_one_row(page_query: &str) -> Option<String> {
+        Some(super::rows::page_as_json(page_query))
+    }
 
     fn param(_: usize) -> String {
         "?".to_owned()
@@ -62,8 +64,11 @@ impl Params for sqlx::Sqlite {
 }
 
 impl Params for sqlx::Postgres {
-    const JSON_ARRAY: &str = "json_build_array";
-    const JSON_AGG: &str = "json_agg";
+    /// None: PostgreSQL's rows arrive together on the socket, and building JSON costs
+    /// the server more than sending them (page p50 1.15 ms as JSON, 0.69 ms as rows).
+    fn page_as_one_row(_: &str) -> Option<String> {
+        None
+    }
 
     fn param(n: usize) -> String {
         format!("${n}")
@@ -1191,16 +1196,23 @@ macro_rules! sql_store {
                     let page = format!(
                         "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.room_id = $1 {filter} ORDER BY m.seq {order} LIMIT $2"
                     );
-                    let sql = $crate::store::rows::page_as_json(
-                        &page,
-                        <$db as $crate::store::sql::Params>::JSON_ARRAY,
-                        <$db as $crate::store::sql::Params>::JSON_AGG,
-                    );
-                    let mut query = sqlx::query_scalar::<_, String>(&sql).bind(room_id).bind(limit);
+                    if let Some(sql) = <$db as $crate::store::sql::Params>::page_as_one_row(&page) {
+                        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(room_id).bind(limit);
+                        if let Some(seq) = bound {
+                            query = query.bind(seq);
+                        }
+                        return $crate::store::rows::page_from_json(&query.fetch_one(self.reader()).await?);
+                    }
+                    let mut query = sqlx::query_as::<_, MessageRow>(&page).bind(room_id).bind(limit);
                     if let Some(seq) = bound {
                         query = query.bind(seq);
                     }
-                    $crate::store::rows::page_from_json(&query.fetch_one(self.reader()).await?)
+                    let rows = query.fetch_all(self.reader()).await?;
+                    let mut messages: Vec<Message> = rows.into_iter().map(Into::into).collect();
+                    if order == "DESC" {
+                        messages.reverse();
+                    }
+                    Ok(messages)
                 })
             }
 
