@@ -122,11 +122,11 @@ pub const MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.seq, m.author_id, au.usern
 /// `FROM` clause matching [`MESSAGE_COLUMNS`].
 pub const MESSAGE_FROM: &str = "messages m JOIN users au ON au.id = m.author_id";
 
-/// One message of a page fetched as a single JSON text (see [`page_as_json`]), its items
-/// in this order.
+/// One message of a page fetched as a single JSON text (see [`page_as_json`]): the
+/// fields of [`MessageRow`], in its order (`deleted` made a JSON boolean).
 const PAGE_JSON_ITEMS: &str = "page.id, page.room_id, page.seq, page.author_id, page.author_username, \
      page.content, page.client_id, page.created_at, page.edited_at, \
-     CASE WHEN page.deleted THEN 1 ELSE 0 END";
+     json(CASE WHEN page.deleted THEN 'true' ELSE 'false' END)";
 
 /// Wraps `page_query` (selecting [`MESSAGE_COLUMNS`]) so it returns one row: a JSON array
 /// of its messages in seq order (SQLite's JSON functions; aggregate ORDER BY needs
@@ -140,45 +140,17 @@ pub fn page_as_json(page_query: &str) -> String {
     )
 }
 
-#[derive(serde::Deserialize)]
-struct MessageJson(
-    i64,
-    i64,
-    i64,
-    i64,
-    String,
-    String,
-    Option<String>,
-    i64,
-    Option<i64>,
-    u8,
-);
-
 /// The messages of a page fetched with [`page_as_json`], in seq order.
 pub fn page_from_json(json: &str) -> Result<Vec<Message>, StoreError> {
-    let rows: Vec<MessageJson> = serde_json::from_str(json).map_err(|e| {
+    let rows: Vec<MessageRow> = serde_json::from_str(json).map_err(|e| {
         StoreError::Other(format!("a page of messages is not the JSON expected: {e}"))
     })?;
-    Ok(rows
-        .into_iter()
-        .map(|row| Message {
-            id: row.0,
-            room_id: row.1,
-            seq: row.2,
-            author: Author {
-                id: row.3,
-                username: row.4,
-            },
-            content: row.5,
-            client_id: row.6,
-            created_at: Timestamp(row.7),
-            edited_at: row.8.map(Timestamp),
-            deleted: row.9 != 0,
-        })
-        .collect())
+    Ok(rows.into_iter().map(Into::into).collect())
 }
 
-#[derive(sqlx::FromRow)]
+/// A message as a query row, or as one item of a page fetched as JSON (an array of the
+/// fields in this order).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct MessageRow {
     id: i64,
     room_id: i64,
