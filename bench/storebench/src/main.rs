@@ -12,7 +12,8 @@
 //! 3. **Pages over HTTP**: the same kind of page from a real Banter server started in this
 //!    process, at a fixed open-loop request rate (see [`http`]).
 //! 4. **Inserts**: `Store::post_message`, the durable one-transaction-per-message write
-//!    path, from concurrent tasks (see [`insert`]).
+//!    path, from concurrent tasks, or with `--batch-size`, `Store::post_messages` one
+//!    batch at a time, as the server's group-commit writer stores sends (see [`insert`]).
 //!
 //! It ends with a markdown table of the figures and the machine they came from.
 //! Latencies are wall-clock times measured in this process, which also runs the server:
@@ -82,6 +83,11 @@ struct Args {
     inserts: usize,
     #[arg(long, default_value_t = 8)]
     insert_tasks: usize,
+    /// Post the inserts in batches of this many through `Store::post_messages`, one
+    /// batch at a time (the server's writer takes up to 1,024), instead of one message
+    /// per call from `--insert-tasks` tasks.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
     #[arg(long)]
     skip_http: bool,
     /// Seed for room choice, pages and generated text.
@@ -298,21 +304,35 @@ async fn main() -> anyhow::Result<()> {
     let insert_figures = if args.inserts == 0 {
         None
     } else {
-        eprintln!(
-            "inserts: {} post_message calls from {} tasks",
-            args.inserts, args.insert_tasks
-        );
         let started = cpu::Snapshot::take();
-        let figures = insert::measure(
-            &store,
-            &rooms,
-            args.inserts,
-            args.insert_tasks.max(1),
-            args.seed,
-        )
-        .await?;
+        let figures = if args.batch_size > 1 {
+            eprintln!(
+                "inserts: {} messages in post_messages batches of {}",
+                args.inserts, args.batch_size
+            );
+            insert::measure_batches(&store, &rooms, args.inserts, args.batch_size, args.seed)
+                .await?
+        } else {
+            eprintln!(
+                "inserts: {} post_message calls from {} tasks",
+                args.inserts, args.insert_tasks
+            );
+            insert::measure(
+                &store,
+                &rooms,
+                args.inserts,
+                args.insert_tasks.max(1),
+                args.seed,
+            )
+            .await?
+        };
+        let per = if figures.batch_size > 1 {
+            "batch"
+        } else {
+            "message"
+        };
         eprintln!(
-            "  {:.0} msgs/s; per message {}",
+            "  {:.0} msgs/s; per {per} {}",
             figures.per_second,
             figures.latency.line()
         );
@@ -539,11 +559,20 @@ fn render_report(r: &Report<'_>) -> String {
         );
     }
     if let Some((i, _)) = r.insert {
+        let how = if i.batch_size > 1 {
+            format!(
+                "`Store::post_messages` ({} msgs in batches of {}, times per batch",
+                i.messages, i.batch_size
+            )
+        } else {
+            format!(
+                "`Store::post_message` ({} msgs, {} tasks",
+                i.messages, i.tasks
+            )
+        };
         let _ = writeln!(
             out,
-            "| insert, `Store::post_message` ({} msgs, {} tasks, {:.1} s): **{:.0} msgs/s** | {} | {} | {} | | |",
-            i.messages,
-            i.tasks,
+            "| insert, {how}, {:.1} s): **{:.0} msgs/s** | {} | {} | {} | | |",
             i.elapsed.as_secs_f64(),
             i.per_second,
             ms(i.latency.p50),
