@@ -10,8 +10,8 @@ use banter::domain::model::{Message, Role};
 use banter::domain::rules::Denied;
 use banter::domain::time::Timestamp;
 use banter::store::{
-    DeleteOutcome, NewMessage, NewRefreshToken, NewRoom, NewUser, Page, PostOutcome, RotateOutcome,
-    Store, StoreError, UserRecord,
+    AccountFlags, DeleteOutcome, NewMessage, NewRefreshToken, NewRoom, NewUser, Page, PostOutcome,
+    RotateOutcome, Store, StoreError, UserRecord,
 };
 
 type S = Arc<dyn Store>;
@@ -655,9 +655,10 @@ async fn message_pages_are_ascending(store: S) {
         let store = store.clone();
         async move {
             store
-                .messages_page(room_id, page, limit)
+                .history_page(ann.id, room_id, page, limit)
                 .await
                 .unwrap()
+                .messages
                 .iter()
                 .map(|m| m.seq)
                 .collect::<Vec<_>>()
@@ -672,9 +673,10 @@ async fn message_pages_are_ascending(store: S) {
     assert_eq!(page(Page::After(0), 2).await, [1, 2]);
     assert_eq!(page(Page::After(10), 5).await, Vec::<i64>::new());
     let contents: Vec<String> = store
-        .messages_page(room_id, Page::After(0), 3)
+        .history_page(ann.id, room_id, Page::After(0), 3)
         .await
         .unwrap()
+        .messages
         .into_iter()
         .map(|m| m.content)
         .collect();
@@ -713,9 +715,10 @@ async fn pages_keep_every_field_and_character(store: S) {
         .await
         .expect("deleted");
     let page = store
-        .messages_page(room_id, Page::Newest, 50)
+        .history_page(ann.id, room_id, Page::Newest, 50)
         .await
-        .expect("page");
+        .expect("page")
+        .messages;
     for message in &page {
         let stored = store
             .message(room_id, message.id)
@@ -847,13 +850,12 @@ async fn delete_room_returns_the_next_seq(store: S) {
     post(&store, room_id, &ann, "two").await;
     assert_eq!(store.delete_room(room_id).await.unwrap(), Some(3));
     assert!(store.room(room_id).await.unwrap().is_none());
-    assert!(
-        store
-            .messages_page(room_id, Page::Newest, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let gone = store
+        .history_page(ann.id, room_id, Page::Newest, 10)
+        .await
+        .unwrap();
+    assert_eq!(gone.access, None);
+    assert!(gone.messages.is_empty());
     assert_eq!(store.delete_room(room_id).await.unwrap(), None);
     // The name is free again.
     room(&store, &ann, "ROOM", false).await;
@@ -897,9 +899,10 @@ async fn a_batch_is_stored_together(store: S) {
     assert_eq!(b.author.username, "bob");
     assert_eq!(results[3], PostOutcome::Existing(a.clone()));
     let page = store
-        .messages_page(first, Page::Newest, 10)
+        .history_page(ann.id, first, Page::Newest, 10)
         .await
-        .expect("page");
+        .expect("page")
+        .messages;
     let contents: Vec<&str> = page.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(contents, ["a", "b", "d"]);
     assert_eq!(page[0], a, "what the batch answered is what was stored");
@@ -936,9 +939,10 @@ async fn posting_needs_standing_in_the_room(store: S) {
     assert_eq!(results[2], PostOutcome::Denied(Denied::NotFound));
     assert!(matches!(&results[3], PostOutcome::Created { .. }));
     let private_contents: Vec<String> = store
-        .messages_page(private, Page::Newest, 10)
+        .history_page(ann.id, private, Page::Newest, 10)
         .await
         .expect("page")
+        .messages
         .into_iter()
         .map(|m| m.content)
         .collect();
@@ -987,7 +991,71 @@ async fn a_full_batch_is_stored_together(store: S) {
     assert_eq!(last_seq(&store, room_id).await, start + 1026);
 }
 
+/// A history page comes with what its access rule needs, read in the same statement:
+/// the reader's account flags and their standing in the room, whoever asks.
+async fn history_pages_carry_the_readers_standing(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let private = room(&store, &ann, "private", true).await;
+    let public = room(&store, &bob, "public", false).await;
+    post(&store, private, &ann, "secret").await;
+    let read = |reader: i64, room_id: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .history_page(reader, room_id, Page::Newest, 10)
+                .await
+                .expect("history read")
+        }
+    };
+    let owner = read(ann.id, private).await;
+    assert_eq!(
+        owner.reader,
+        Some(AccountFlags {
+            is_active: true,
+            is_admin: false
+        })
+    );
+    let access = owner.access.expect("room found");
+    assert_eq!(access.role, Some(Role::Owner));
+    assert!(access.is_private && !access.is_direct && !access.is_server_admin);
+    assert_eq!(access.read(), Ok(()));
+    assert_eq!(owner.messages.len(), 1);
+
+    let outsider = read(bob.id, private).await.access.expect("room found");
+    assert_eq!(outsider.role, None);
+    assert_eq!(outsider.read(), Err(Denied::NotFound));
+    let empty_public = read(ann.id, public).await;
+    assert_eq!(empty_public.access.map(|a| a.role), Some(None));
+    assert!(empty_public.messages.is_empty());
+
+    store
+        .set_user_flags(bob.id, Some(false), Some(true), now())
+        .await
+        .expect("flags set");
+    let deactivated = read(bob.id, public).await;
+    assert_eq!(
+        deactivated.reader,
+        Some(AccountFlags {
+            is_active: false,
+            is_admin: true
+        })
+    );
+    let access = deactivated.access.expect("room found");
+    assert!(access.is_server_admin);
+    assert_eq!(access.role, Some(Role::Owner));
+
+    let nobody = read(9999, private).await;
+    assert_eq!((nobody.reader, nobody.access), (None, None));
+    assert!(nobody.messages.is_empty());
+    let nowhere = read(ann.id, 9999).await;
+    assert!(nowhere.reader.is_some());
+    assert_eq!(nowhere.access, None);
+    assert!(nowhere.messages.is_empty());
+}
+
 store_suite!(
+    history_pages_carry_the_readers_standing,
     a_full_batch_is_stored_together,
     posting_needs_standing_in_the_room,
     a_batch_is_stored_together,

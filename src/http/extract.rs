@@ -16,14 +16,14 @@ use super::error::ApiError;
 use crate::domain::validate::{FieldErrors, ParseResult};
 use crate::service::Caller;
 
-/// The caller, from `Authorization: Bearer <access token>`.
-pub struct AuthUser(pub Caller);
+/// The access token of `Authorization: Bearer <access token>`.
+struct BearerToken(String);
 
-impl FromRequestParts<AppState> for AuthUser {
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -34,8 +34,38 @@ impl FromRequestParts<AppState> for AuthUser {
             })
             .map(str::trim)
             .filter(|token| !token.is_empty())
-            .ok_or_else(ApiError::unauthenticated)?;
-        let caller = state.service.authenticate(token).await?;
+            .map(|token| BearerToken(token.to_owned()))
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+/// The user id of a valid access token, whose account (it exists and is active) is
+/// checked by the service call that uses it, in the same store call that reads what
+/// the request asks for. For the history page only (see
+/// [`Service::history`](crate::service::Service::history)); every other handler takes
+/// [`AuthUser`].
+pub struct TokenUser(pub i64);
+
+impl FromRequestParts<AppState> for TokenUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
+        let user_id = state.service.token_user(&token)?;
+        tracing::Span::current().record("user.id", user_id);
+        Ok(TokenUser(user_id))
+    }
+}
+
+/// The caller, from `Authorization: Bearer <access token>`.
+pub struct AuthUser(pub Caller);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
+        let caller = state.service.authenticate(&token).await?;
         tracing::Span::current().record("user.id", caller.id);
         Ok(AuthUser(caller))
     }

@@ -21,7 +21,7 @@ use super::{Caller, Service, ServiceError, ServiceResult};
 use crate::domain::model::User;
 use crate::domain::time::Timestamp;
 use crate::domain::validate::{Email, Password, Username};
-use crate::store::{NewRefreshToken, NewUser, RotateOutcome, StoreError};
+use crate::store::{AccountFlags, NewRefreshToken, NewUser, RotateOutcome, StoreError};
 
 pub struct AuthConfig {
     /// The HMAC key access tokens are signed with.
@@ -126,6 +126,15 @@ pub struct Session {
 }
 
 /// OWASP's minimum for Argon2id: 19 MiB, 2 passes, 1 lane.
+/// A deactivated user's tokens stop working at once: every request re-reads the flag.
+pub(super) fn check_active(account: AccountFlags) -> ServiceResult<()> {
+    if account.is_active {
+        Ok(())
+    } else {
+        Err(ServiceError::TokenRevoked)
+    }
+}
+
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -350,18 +359,22 @@ impl Service {
         Ok(())
     }
 
+    /// The user id of a valid access token, without checking the account: for a store
+    /// call that checks it itself. Everything else calls [`Service::authenticate`].
+    pub fn token_user(&self, access_token: &str) -> ServiceResult<i64> {
+        Ok(self.auth.tokens.verify(access_token)?.0)
+    }
+
     /// Checks an access token and that its user is still active (so deactivation takes
     /// effect at once, not when the token expires).
     pub async fn authenticate(&self, access_token: &str) -> ServiceResult<Caller> {
-        let (user_id, _) = self.auth.tokens.verify(access_token)?;
+        let user_id = self.token_user(access_token)?;
         let user = self
             .store
             .user_by_id(user_id)
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
-        if !user.is_active {
-            return Err(ServiceError::TokenRevoked);
-        }
+        check_active(user.flags())?;
         Ok(Caller {
             id: user.id,
             username: user.username,

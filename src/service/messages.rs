@@ -1,5 +1,6 @@
 //! Posting, editing, deleting and reading messages.
 
+use super::auth::check_active;
 use super::{Caller, Service, ServiceError, ServiceResult};
 use crate::domain::model::Message;
 use crate::domain::rules::Access;
@@ -20,15 +21,27 @@ fn message_not_found() -> ServiceError {
 }
 
 impl Service {
+    /// A page of a room's history for `reader_id`, the user of a valid access token
+    /// (see [`Service::token_user`]): their account is checked in the same store call
+    /// that reads the page ([`Store::history_page`]).
+    ///
+    /// [`Store::history_page`]: crate::store::Store::history_page
     pub async fn history(
         &self,
-        caller: &Caller,
+        reader_id: i64,
         room_id: i64,
         page: Page,
         limit: i64,
     ) -> ServiceResult<Vec<Message>> {
-        self.room_access(caller, room_id).await?.access.read()?;
-        Ok(self.store.messages_page(room_id, page, limit).await?)
+        let read = self
+            .store
+            .history_page(reader_id, room_id, page, limit)
+            .await?;
+        check_active(read.reader.ok_or(ServiceError::Unauthenticated)?)?;
+        read.access
+            .ok_or_else(ServiceError::room_not_found)?
+            .read()?;
+        Ok(read.messages)
     }
 
     pub async fn post_message(

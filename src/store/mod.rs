@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::domain::event::RoomEvent;
 use crate::domain::model::{Member, Message, Role, Room, RoomInfo, User};
-use crate::domain::rules::Denied;
+use crate::domain::rules::{Access, Denied};
 use crate::domain::time::Timestamp;
 
 pub mod postgres;
@@ -95,6 +95,13 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
+    pub fn flags(&self) -> AccountFlags {
+        AccountFlags {
+            is_active: self.is_active,
+            is_admin: self.is_admin,
+        }
+    }
+
     /// As other users see them.
     pub fn public(&self) -> User {
         User {
@@ -201,6 +208,23 @@ pub enum DeleteOutcome {
     Deleted(RoomEvent),
     AlreadyDeleted,
     NotFound,
+}
+
+/// A page of history with what its access rule needs (see [`Store::history_page`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRead {
+    /// The reader's account, `None` if there is no such user.
+    pub reader: Option<AccountFlags>,
+    /// The reader's standing in the room, `None` if there is no such room.
+    pub access: Option<Access>,
+    pub messages: Vec<Message>,
+}
+
+/// The flags of an account that every authenticated request checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountFlags {
+    pub is_active: bool,
+    pub is_admin: bool,
 }
 
 /// Which page of history.
@@ -355,8 +379,18 @@ pub trait Store: Send + Sync + 'static {
         message_id: i64,
         now: Timestamp,
     ) -> StoreFuture<'_, DeleteOutcome>;
-    /// One page of history, in ascending seq order.
-    fn messages_page(&self, room_id: i64, page: Page, limit: i64) -> StoreFuture<'_, Vec<Message>>;
+    /// One page of a room's history, in ascending seq order, with what deciding whether
+    /// `user_id` may read it needs: their account and their standing in the room. One
+    /// statement, because a history page is the most frequent request and a round trip
+    /// per check cost a third of it (docs/BENCHMARKS.md, session 6). The page is read
+    /// whatever the standing: the caller applies the rules before handing it out.
+    fn history_page(
+        &self,
+        user_id: i64,
+        room_id: i64,
+        page: Page,
+        limit: i64,
+    ) -> StoreFuture<'_, HistoryRead>;
     /// Up to `limit` events with seq > `after_seq`, in order, rebuilt from the event log
     /// (messages as they are now: a later edit shows in an earlier `message` event too).
     fn events_after(

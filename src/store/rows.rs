@@ -4,9 +4,10 @@
 
 use crate::domain::event::{EventKind, RoomEvent};
 use crate::domain::model::{Author, Member, Message, Role, RoomInfo, User};
+use crate::domain::rules::Access;
 use crate::domain::time::Timestamp;
 
-use super::{StoreError, UserRecord};
+use super::{AccountFlags, StoreError, UserRecord};
 
 pub const USER_COLUMNS: &str =
     "id, username, email, password_hash, is_admin, is_active, created_at";
@@ -113,6 +114,49 @@ pub fn public_user(id: i64, username: String, is_admin: bool, created_at: i64) -
         is_admin,
         is_active: None,
         created_at: Timestamp(created_at),
+    }
+}
+
+/// A history page's reader and their standing in the room, from [`history_reader_from`]
+/// (the room's columns are NULL when there is no such room, the role when the reader is
+/// not a member).
+pub const HISTORY_READER_COLUMNS: &str = "u.is_active AS reader_is_active, u.is_admin AS reader_is_admin, \
+     r.is_private AS room_is_private, r.is_direct AS room_is_direct, rm.role AS reader_role";
+
+/// The room (`r`, bound as `room_param`) and the reader's membership of it, joined to
+/// the reader `u` (which the query picks with `WHERE u.id = …`).
+pub fn history_reader_from(room_param: &str) -> String {
+    format!(
+        "users u LEFT JOIN rooms r ON r.id = {room_param} \
+         LEFT JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = u.id"
+    )
+}
+
+#[derive(sqlx::FromRow)]
+pub struct HistoryReaderRow {
+    reader_is_active: bool,
+    reader_is_admin: bool,
+    room_is_private: Option<bool>,
+    room_is_direct: Option<bool>,
+    reader_role: Option<String>,
+}
+
+impl HistoryReaderRow {
+    pub fn reader_and_access(self) -> Result<(AccountFlags, Option<Access>), StoreError> {
+        let reader = AccountFlags {
+            is_active: self.reader_is_active,
+            is_admin: self.reader_is_admin,
+        };
+        let access = match (self.room_is_private, self.room_is_direct) {
+            (Some(is_private), Some(is_direct)) => Some(Access {
+                is_private,
+                is_direct,
+                role: self.reader_role.as_deref().map(parse_role).transpose()?,
+                is_server_admin: reader.is_admin,
+            }),
+            _ => None,
+        };
+        Ok((reader, access))
     }
 }
 

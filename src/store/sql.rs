@@ -105,12 +105,14 @@ macro_rules! sql_store {
         use $crate::domain::rules::{next_owner, Access, Denied, PostMode};
         use $crate::domain::time::Timestamp;
         use $crate::store::rows::{
-            parse_role, EventRow, MemberRow, MessageRow, RoomMembershipRow, RoomRow, UserRow,
-            EVENT_QUERY, MEMBER_COLUMNS, MESSAGE_COLUMNS, MESSAGE_FROM, ROOM_COLUMNS, USER_COLUMNS,
+            history_reader_from, parse_role, EventRow, HistoryReaderRow, MemberRow, MessageRow,
+            RoomMembershipRow, RoomRow, UserRow, EVENT_QUERY, HISTORY_READER_COLUMNS, MEMBER_COLUMNS,
+            MESSAGE_COLUMNS, MESSAGE_FROM, ROOM_COLUMNS, USER_COLUMNS,
         };
+        use sqlx::{FromRow, Row};
         use $crate::store::sql::QueryTimer;
         use $crate::store::{
-            DeleteOutcome, Membership, NewMessage, NewRefreshToken, NewRoom, NewUser, Page,
+            DeleteOutcome, HistoryRead, Membership, NewMessage, NewRefreshToken, NewRoom, NewUser, Page,
             PostOutcome, RotateOutcome, Store, StoreError, StoreFuture, StoreResult, UserRecord,
         };
 
@@ -1185,34 +1187,72 @@ macro_rules! sql_store {
                 })
             }
 
-            fn messages_page(&self, room_id: i64, page: Page, limit: i64) -> StoreFuture<'_, Vec<Message>> {
+            fn history_page(
+                &self,
+                user_id: i64,
+                room_id: i64,
+                page: Page,
+                limit: i64,
+            ) -> StoreFuture<'_, HistoryRead> {
                 Box::pin(async move {
-                    let _timer = QueryTimer::start("messages_page");
+                    let _timer = QueryTimer::start("history_page");
                     let (filter, order, bound) = match page {
                         Page::Newest => ("", "DESC", None),
-                        Page::Before(seq) => ("AND m.seq < $3", "DESC", Some(seq)),
-                        Page::After(seq) => ("AND m.seq > $3", "ASC", Some(seq)),
+                        Page::Before(seq) => ("AND m.seq < $2", "DESC", Some(seq)),
+                        Page::After(seq) => ("AND m.seq > $2", "ASC", Some(seq)),
                     };
+                    let reader_param = if bound.is_some() { "$3" } else { "$2" };
+                    // The limit is written into the SQL, not bound: with `LIMIT $n`,
+                    // PostgreSQL's generic plan assumes a large limit, looks dearer than
+                    // a plan for the actual values, and so it plans every execution
+                    // anew (38% of its CPU per page, measured). A written limit (an
+                    // integer, at most a few distinct ones) lets it keep one plan.
                     let page = format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.room_id = $1 {filter} ORDER BY m.seq {order} LIMIT $2"
+                        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.room_id = $1 {filter} ORDER BY m.seq {order} LIMIT {limit}"
                     );
-                    if let Some(sql) = <$db as $crate::store::sql::Params>::page_as_one_row(&page) {
-                        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(room_id).bind(limit);
+                    let reader_from = history_reader_from("$1");
+                    if let Some(page_row) = <$db as $crate::store::sql::Params>::page_as_one_row(&page) {
+                        // One row: the reader's standing and the page as a JSON array.
+                        let sql = format!(
+                            "SELECT {HISTORY_READER_COLUMNS}, ({page_row}) AS page FROM {reader_from} WHERE u.id = {reader_param}"
+                        );
+                        let mut query = sqlx::query(&sql).bind(room_id);
                         if let Some(seq) = bound {
                             query = query.bind(seq);
                         }
-                        return $crate::store::rows::page_from_json(&query.fetch_one(self.reader()).await?);
+                        let Some(row) = query.bind(user_id).fetch_optional(self.reader()).await? else {
+                            return Ok(HistoryRead { reader: None, access: None, messages: Vec::new() });
+                        };
+                        let (reader, access) = HistoryReaderRow::from_row(&row)?.reader_and_access()?;
+                        let page: String = row.try_get("page")?;
+                        return Ok(HistoryRead {
+                            reader: Some(reader),
+                            access,
+                            messages: $crate::store::rows::page_from_json(&page)?,
+                        });
                     }
-                    let mut query = sqlx::query_as::<_, MessageRow>(&page).bind(room_id).bind(limit);
+                    // A row per message, each carrying the reader's standing; one row of
+                    // NULL message columns when the page is empty.
+                    let sql = format!(
+                        "SELECT {HISTORY_READER_COLUMNS}, page.* FROM {reader_from} \
+                         LEFT JOIN LATERAL ({page}) AS page ON TRUE WHERE u.id = {reader_param} ORDER BY page.seq"
+                    );
+                    let mut query = sqlx::query(&sql).bind(room_id);
                     if let Some(seq) = bound {
                         query = query.bind(seq);
                     }
-                    let rows = query.fetch_all(self.reader()).await?;
-                    let mut messages: Vec<Message> = rows.into_iter().map(Into::into).collect();
-                    if order == "DESC" {
-                        messages.reverse();
+                    let rows = query.bind(user_id).fetch_all(self.reader()).await?;
+                    let Some(first) = rows.first() else {
+                        return Ok(HistoryRead { reader: None, access: None, messages: Vec::new() });
+                    };
+                    let (reader, access) = HistoryReaderRow::from_row(first)?.reader_and_access()?;
+                    let mut messages = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        if row.try_get::<Option<i64>, _>("id")?.is_some() {
+                            messages.push(MessageRow::from_row(row)?.into());
+                        }
                     }
-                    Ok(messages)
+                    Ok(HistoryRead { reader: Some(reader), access, messages })
                 })
             }
 

@@ -601,7 +601,7 @@ pub async fn existing_rooms(store: &Arc<dyn Store>) -> anyhow::Result<Vec<BenchR
 
 /// Picks a page: a random room and a random `before_seq` in 2..=last_seq+1 (so every
 /// page has at least one row).
-pub fn random_page(rooms: &[BenchRoom], rng: &mut StdRng) -> (i64, i64) {
+pub fn random_page<'a>(rooms: &'a [BenchRoom], rng: &mut StdRng) -> (&'a BenchRoom, i64) {
     let room = &rooms[rng.gen_range(0..rooms.len())];
-    (room.id, rng.gen_range(2..=room.last_seq.max(1) + 1))
+    (room, rng.gen_range(2..=room.last_seq.max(1) + 1))
 }

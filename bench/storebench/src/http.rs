@@ -166,8 +166,8 @@ pub async fn measure(
         .map(|_| {
             let (room, seq) = random_page(rooms, rng);
             format!(
-                "{}/chat/rooms/{room}/messages/?limit={}&before_seq={seq}",
-                server.base, options.limit
+                "{}/chat/rooms/{}/messages/?limit={}&before_seq={seq}",
+                server.base, room.id, options.limit
             )
         })
         .collect();

@@ -7,7 +7,7 @@
 //!    `rooms.last_seq` and read markers, so the database is what the server would have
 //!    written had the messages been posted one by one (see [`fill`]).
 //! 2. **Pages in the database**: random 50-message history pages (random room, random
-//!    `before_seq`) through `Store::messages_page`, one at a time, then the same with
+//!    `before_seq`) through `Store::history_page`, one at a time, then the same with
 //!    OFFSET paging at a fixed depth on a pool configured like the store's (see [`pages`]).
 //! 3. **Pages over HTTP**: the same kind of page from a real Banter server started in this
 //!    process, at a fixed open-loop request rate (see [`http`]).
@@ -252,7 +252,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     eprintln!(
-        "  Store::messages_page: {}",
+        "  Store::history_page: {}",
         page_figures.store_keyset.line()
     );
     eprintln!("  keyset, raw SQL:      {}", page_figures.raw_keyset.line());
@@ -503,7 +503,7 @@ fn render_report(r: &Report<'_>) -> String {
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     let _ = writeln!(
         out,
-        "| DB page, keyset (`Store::messages_page`, {} × {} msgs) | {} | {} | {} | p99 ≤ {} | {} |",
+        "| DB page, keyset (`Store::history_page`, {} × {} msgs) | {} | {} | {} | p99 ≤ {} | {} |",
         page.count,
         r.args.page_size,
         ms(page.p50),

@@ -1,6 +1,6 @@
 //! History pages measured in the database, one query at a time: the store's keyset page
-//! (`Store::messages_page(room, Page::Before(seq), 50)`, which fetches the page as one
-//! JSON row), the same keyset query returning one row per message run directly on a
+//! (`Store::history_page(member, room, Page::Before(seq), 50)`, which reads the
+//! reader's standing and the page in one statement, on SQLite as one JSON row), the same keyset query returning one row per message run directly on a
 //! pool like the store's reader, and OFFSET paging at a fixed depth on that pool (so the
 //! OFFSET comparison differs in the paging method only).
 
@@ -182,8 +182,13 @@ pub async fn measure(
         limit,
         offset_depth,
     } = *options;
-    let plan: Vec<(i64, i64)> = (0..pages + warmup)
-        .map(|_| random_page(rooms, rng))
+    // Each page is read by its room's owner, the first of its members (the fill checks
+    // that every room has one).
+    let plan: Vec<(i64, i64, i64)> = (0..pages + warmup)
+        .map(|_| {
+            let (room, seq) = random_page(rooms, rng);
+            (room.id, room.members[0], seq)
+        })
         .collect();
     let (warm, measured) = plan.split_at(warmup);
     let keyset = keyset_sql();
@@ -191,8 +196,10 @@ pub async fn measure(
 
     // Warm caches (page cache, statement caches, pool connections) for all three. OFFSET
     // gets fewer: each one reads 100 times as many rows, so a hundred warm as much.
-    for (i, &(room, seq)) in warm.iter().enumerate() {
-        store.messages_page(room, Page::Before(seq), limit).await?;
+    for (i, &(room, reader, seq)) in warm.iter().enumerate() {
+        store
+            .history_page(reader, room, Page::Before(seq), limit)
+            .await?;
         pool.page(&keyset, room, limit, seq).await?;
         if i < 100 {
             pool.page(&offset, room, limit, offset_depth).await?;
@@ -201,12 +208,13 @@ pub async fn measure(
 
     let mut short_pages = 0;
     let mut samples = Vec::with_capacity(pages);
-    for &(room, seq) in measured {
+    for &(room, reader, seq) in measured {
         let started = Instant::now();
         let page = store
-            .messages_page(room, Page::Before(seq), limit)
+            .history_page(reader, room, Page::Before(seq), limit)
             .await
-            .context("Store::messages_page")?;
+            .context("Store::history_page")?
+            .messages;
         samples.push(started.elapsed());
         if (page.len() as i64) < limit {
             short_pages += 1;
@@ -215,7 +223,7 @@ pub async fn measure(
     let store_keyset = Summary::of(&samples);
 
     samples.clear();
-    for &(room, seq) in measured {
+    for &(room, _, seq) in measured {
         let started = Instant::now();
         pool.page(&keyset, room, limit, seq).await?;
         samples.push(started.elapsed());
@@ -223,7 +231,7 @@ pub async fn measure(
     let raw_keyset = Summary::of(&samples);
 
     samples.clear();
-    for &(room, _) in measured {
+    for &(room, _, _) in measured {
         let started = Instant::now();
         let rows = pool.page(&offset, room, limit, offset_depth).await?;
         samples.push(started.elapsed());

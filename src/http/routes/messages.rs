@@ -12,7 +12,7 @@ use crate::domain::model::Message;
 use crate::domain::validate::{ClientId, MessageBody};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{AuthUser, Fields, JsonBody, PathIds, QueryParams};
+use crate::http::extract::{AuthUser, Fields, JsonBody, PathIds, QueryParams, TokenUser};
 use crate::store::Page;
 
 pub const DEFAULT_PAGE: i64 = 50;
@@ -81,13 +81,13 @@ pub fn parse_page(params: &HashMap<String, String>) -> Result<(Page, i64), ApiEr
     responses((status = 200, body = [Message], description = "One page, ascending by seq"), (status = 404, body = ErrorBody)))]
 pub async fn history(
     State(app): State<AppState>,
-    AuthUser(caller): AuthUser,
+    TokenUser(reader_id): TokenUser,
     PathIds(room_id): PathIds<i64>,
     QueryParams(params): QueryParams,
 ) -> ApiResult<Json<Vec<Message>>> {
     let (page, limit) = parse_page(&params)?;
     Ok(Json(
-        app.service.history(&caller, room_id, page, limit).await?,
+        app.service.history(reader_id, room_id, page, limit).await?,
     ))
 }
 
@@ -101,11 +101,11 @@ pub async fn history(
     responses((status = 200, body = [Message], description = "One page, ascending by seq"), (status = 404, body = ErrorBody)))]
 pub async fn history_original(
     state: State<AppState>,
-    caller: AuthUser,
+    reader: TokenUser,
     room_id: PathIds<i64>,
     params: QueryParams,
 ) -> ApiResult<Json<Vec<Message>>> {
-    history(state, caller, room_id, params).await
+    history(state, reader, room_id, params).await
 }
 
 #[utoipa::path(post, path = "/chat/rooms/{room_id}/messages/", tag = "messages", security(("bearer" = [])),
