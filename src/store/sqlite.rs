@@ -41,15 +41,19 @@ impl SqliteStore {
             // file's pages, which the kernel can drop.
             .pragma("cache_size", "-32768")
             .pragma("mmap_size", "2147418112");
-        // The writer reads through the memory map too, so a cache of SQLite's default
-        // size (2 MiB) serves it as well as 8 MiB did (same send throughput measured),
-        // and fills within two minutes, after which the server's memory stays flat.
+        // The writer's cache holds the pages a send batch dirties until it commits: a
+        // batch of 1,024 messages dirties more than SQLite's default 2 MiB holds, so with
+        // that cache it spilled to the WAL mid-transaction and read pages back from it
+        // (pwrite 32% and pread 12% of the writer thread in a profile). With 32 MiB the
+        // store's batched insert ceiling rose from 26,600 to 32,300 messages/s
+        // (storebench --batch-size 1024, docs/BENCHMARKS.md session 6); the cache fills
+        // once and then stays at that size.
         // Checkpoints every 4,000 WAL pages rather than SQLite's 1,000: a full send batch
         // dirties hundreds of pages, mostly the same room tails batch after batch, and
         // each checkpoint (run by the committing writer, with an fsync) copies them once.
         let writer_options = options
             .clone()
-            .pragma("cache_size", "-2048")
+            .pragma("cache_size", "-32768")
             .pragma("wal_autocheckpoint", "4000");
         // No ping before each use (sqlx's default): a SQLite connection is a file handle
         // that cannot go stale, and the ping is a round trip to the connection's worker
