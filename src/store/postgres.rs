@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgPool};
 
 use super::sql::sql_store;
+
+/// How long a pooled connection may sit unused before it is pinged on its next use.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -17,9 +20,22 @@ impl PostgresStore {
     /// Connects to the database named by a `postgres://` URL and migrates it (the
     /// migrator takes an advisory lock, so nodes starting together do not collide).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        // sqlx pings a connection when it is released (always) and again when it is
+        // acquired (by default): three round trips to the server per query. A connection
+        // released a moment ago was just found alive, so only one that sat idle long
+        // enough to have been cut (a server restart, a proxy's idle timeout) is pinged.
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at DATABASE_URL: {e}"))?;
