@@ -365,6 +365,20 @@ macro_rules! sql_store {
                     return outcomes.into_iter().map(|o| o.ok_or_else(|| StoreError::Other("unanswered send".into()))).collect();
                 }
 
+                // The batch's rooms are locked, in id order, before anything else in it
+                // touches them (the joins below included): see `add_member_in_tx`.
+                let mut by_room: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+                for &i in &fresh {
+                    by_room.entry(batch[i].room_id).or_default().push(i);
+                }
+                if let Some(sql) = <$db as $crate::store::sql::Params>::lock_rooms_in_order(by_room.len()) {
+                    let mut lock = sqlx::query(&sql);
+                    for room_id in by_room.keys() {
+                        lock = lock.bind(*room_id);
+                    }
+                    lock.execute(&mut **tx).await?;
+                }
+
                 // Posting to a public room joins it first (rare: once per poster and room).
                 let mut events: Vec<Vec<RoomEvent>> = vec![Vec::new(); batch.len()];
                 for &i in &fresh {
@@ -377,18 +391,7 @@ macro_rules! sql_store {
                 }
 
                 // One seq range per room, handed out in batch order.
-                let mut by_room: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-                for &i in &fresh {
-                    by_room.entry(batch[i].room_id).or_default().push(i);
-                }
                 let mut seqs = vec![0i64; batch.len()];
-                if let Some(sql) = <$db as $crate::store::sql::Params>::lock_rooms_in_order(by_room.len()) {
-                    let mut lock = sqlx::query(&sql);
-                    for room_id in by_room.keys() {
-                        lock = lock.bind(*room_id);
-                    }
-                    lock.execute(&mut **tx).await?;
-                }
                 let rows = $crate::store::sql::values_rows::<$db>(by_room.len(), 2);
                 let sql = format!(
                     "UPDATE rooms SET last_seq = rooms.last_seq + v.column2 FROM (VALUES {rows}) AS v \
@@ -521,6 +524,11 @@ macro_rules! sql_store {
             }
 
             /// Adds a member inside a transaction; `None` if they already were one.
+            ///
+            /// The room's row is locked first. The member row's foreign key takes a share
+            /// lock on the room, and upgrading it (the member count below) while another
+            /// writer already waits for the room deadlocks on PostgreSQL, so every writer
+            /// takes a room's exclusive lock before anything else touches the room.
             async fn add_member_in_tx(
                 tx: &mut Tx,
                 room_id: i64,
@@ -528,6 +536,9 @@ macro_rules! sql_store {
                 role: Role,
                 now: Timestamp,
             ) -> StoreResult<Option<RoomEvent>> {
+                if let Some(sql) = <$db as $crate::store::sql::Params>::lock_rooms_in_order(1) {
+                    sqlx::query(&sql).bind(room_id).execute(&mut **tx).await?;
+                }
                 let inserted = sqlx::query(
                     "INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_seq) \
                      VALUES ($1, $2, $3, $4, 0) ON CONFLICT (room_id, user_id) DO NOTHING",
