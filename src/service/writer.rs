@@ -3,18 +3,22 @@
 //! transaction — one commit, one fsync — then publishes the events and answers each
 //! sender. Under load batches grow by themselves; alone, a message is stored at once.
 //!
-//! Each writer sorts its batch by room (a stable sort: each room keeps its order), so
-//! concurrent writers always lock rooms in the same order and cannot deadlock. A
+//! With several writers (PostgreSQL), each room belongs to one of them (room id modulo
+//! the number of writers): two writers never wait for each other's lock on a room, and
+//! a room's events are published by one writer in commit order. Each writer sorts its
+//! batch by room (a stable sort: each room keeps its order), so writers of different
+//! nodes sharing a database lock rooms in the same order and cannot deadlock. A
 //! client's next send waits for the previous answer, so its messages keep their order.
 
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, Notice};
 use crate::store::{NewMessage, PostOutcome, Store, StoreError, StoreResult};
 
 const MAX_BATCH: usize = 1024;
+/// Sends waiting for each writer.
 const QUEUE: usize = 8192;
 
 struct Job {
@@ -23,17 +27,19 @@ struct Job {
 }
 
 pub(super) struct MessageWriter {
-    jobs: mpsc::Sender<Job>,
+    /// One queue per writer; a room's sends all go to the same one.
+    queues: Vec<mpsc::Sender<Job>>,
 }
 
 impl MessageWriter {
     /// Starts `writers` writer tasks (one is right for SQLite's single writer).
     pub(super) fn start(store: Arc<dyn Store>, bus: Arc<dyn Bus>, writers: usize) -> Self {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        let queue = Arc::new(Mutex::new(queue));
-        let batches: Vec<_> = (0..writers.max(1))
-            .map(|_| write_batches(queue.clone(), store.clone(), bus.clone()))
-            .collect();
+        let (queues, batches): (Vec<_>, Vec<_>) = (0..writers.max(1))
+            .map(|_| {
+                let (jobs, queue) = mpsc::channel(QUEUE);
+                (jobs, write_batches(queue, store.clone(), bus.clone()))
+            })
+            .unzip();
         let writer = async move {
             futures_util::future::join_all(batches).await;
         };
@@ -58,14 +64,15 @@ impl MessageWriter {
                 tokio::spawn(writer);
             }
         }
-        Self { jobs }
+        Self { queues }
     }
 
     /// Stores a message; answers after the commit that holds it.
     pub(super) async fn post(&self, new: NewMessage) -> StoreResult<PostOutcome> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the message writer has stopped".into());
-        self.jobs
+        let writer = new.room_id.rem_euclid(self.queues.len() as i64) as usize;
+        self.queues[writer]
             .send(Job { new, reply })
             .await
             .map_err(|_| stopped())?;
@@ -73,25 +80,11 @@ impl MessageWriter {
     }
 }
 
-async fn write_batches(
-    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-) {
+async fn write_batches(mut queue: mpsc::Receiver<Job>, store: Arc<dyn Store>, bus: Arc<dyn Bus>) {
     loop {
         let mut batch = Vec::new();
-        {
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
+        if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
         batch.sort_by_key(|job| job.new.room_id);
         let (messages, replies): (Vec<NewMessage>, Vec<_>) =
