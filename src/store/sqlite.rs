@@ -41,19 +41,21 @@ impl SqliteStore {
             // file's pages, which the kernel can drop.
             .pragma("cache_size", "-32768")
             .pragma("mmap_size", "2147418112");
-        // The writer's cache holds the pages a send batch dirties until it commits: a
-        // batch of 1,024 messages dirties more than SQLite's default 2 MiB holds, so with
-        // that cache it spilled to the WAL mid-transaction and read pages back from it
-        // (pwrite 32% and pread 12% of the writer thread in a profile). With 32 MiB the
-        // store's batched insert ceiling rose from 26,600 to 32,300 messages/s
-        // (storebench --batch-size 1024, docs/BENCHMARKS.md session 6); the cache fills
-        // once and then stays at that size.
+        // The writer keeps SQLite's default 2 MiB cache, which fills within minutes and
+        // then stays flat (with 32 MiB the soak's anonymous memory grew 15 -> 21 MB in its
+        // first five minutes and was still climbing). A batch of 1,024 messages dirties
+        // more pages than 2 MiB holds, and SQLite spilled them to the WAL mid-transaction
+        // and read them back (pwrite 32%, pread 12% of the writer thread in a profile).
+        // With spilling off, a transaction's dirty pages stay in memory until it commits,
+        // bounded by the batch. Store-only insert ceiling (storebench --batch-size 1024,
+        // three runs each, docs/BENCHMARKS.md session 7): 29.6k msgs/s spilling, 30.4k not.
         // Checkpoints every 4,000 WAL pages rather than SQLite's 1,000: a full send batch
         // dirties hundreds of pages, mostly the same room tails batch after batch, and
         // each checkpoint (run by the committing writer, with an fsync) copies them once.
         let writer_options = options
             .clone()
-            .pragma("cache_size", "-32768")
+            .pragma("cache_size", "-2048")
+            .pragma("cache_spill", "OFF")
             .pragma("wal_autocheckpoint", "4000");
         // No ping before each use (sqlx's default): a SQLite connection is a file handle
         // that cannot go stale, and the ping is a round trip to the connection's worker
