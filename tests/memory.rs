@@ -1,6 +1,6 @@
 //! Memory the server keeps after work is done. Each password hash takes 19 MiB; a burst
-//! of registrations must not leave those blocks resident (glibc keeps them in per-thread
-//! arenas unless told otherwise — see `main.rs`).
+//! of registrations must not leave those blocks resident (glibc kept them in per-thread
+//! arenas; the server's allocator is chosen in `main.rs`).
 
 mod procs;
 
