@@ -1061,6 +1061,117 @@ async fn a_full_batch_is_stored_together(store: S) {
     assert_eq!(last_seq(&store, room_id).await, start + 1026);
 }
 
+/// A batch of members' messages (no one joins: SQLite's direct path): rooms take their
+/// seq ranges in batch order, a client_id already stored or repeated within the batch
+/// answers with its message, a refused message stores nothing, and each author's read
+/// marker moves to their newest message. What each sender is answered is what was stored.
+async fn a_batch_of_members_is_stored_together(store: S) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let first = room(&store, &ann, "first", false).await;
+    let second = room(&store, &ann, "second", false).await;
+    let private = room(&store, &ann, "private", true).await;
+    for room_id in [first, second] {
+        store
+            .add_member(room_id, bob.id, Role::Member, now())
+            .await
+            .expect("bob joins");
+    }
+    let earlier = match store
+        .post_message(message(second, &bob, "earlier", Some("b1")))
+        .await
+        .expect("posted")
+    {
+        PostOutcome::Created { message, .. } => message,
+        other => panic!("not created: {other:?}"),
+    };
+    let mut lasts = Vec::new();
+    for room_id in [first, second] {
+        lasts.push(last_seq(&store, room_id).await);
+    }
+    let batch = vec![
+        message(first, &ann, "a", Some("a1")),
+        message(second, &bob, "again", Some("b1")),
+        message(second, &bob, "b", None),
+        message(private, &bob, "let me in", None),
+        message(first, &bob, "c", Some("b2")),
+        message(second, &ann, "a1 again", Some("a1")),
+        message(first, &ann, "d", None),
+        message(second, &ann, "e", Some("a2")),
+    ];
+    let results: Vec<PostOutcome> = store
+        .post_messages(batch)
+        .await
+        .expect("batch stored")
+        .into_iter()
+        .map(|r| r.expect("each answered"))
+        .collect();
+    let created = |i: usize| match &results[i] {
+        PostOutcome::Created { message, events } => {
+            assert_eq!(events.len(), 1, "a member's post makes one event");
+            assert_eq!(events[0].seq, message.seq);
+            message.clone()
+        }
+        other => panic!("message {i} not created: {other:?}"),
+    };
+    let (a, b, c, d, e) = (created(0), created(2), created(4), created(6), created(7));
+    assert_eq!(
+        [a.seq, c.seq, d.seq],
+        [lasts[0] + 1, lasts[0] + 2, lasts[0] + 3]
+    );
+    assert_eq!([b.seq, e.seq], [lasts[1] + 1, lasts[1] + 2]);
+    assert_eq!(results[1], PostOutcome::Existing(earlier));
+    assert_eq!(results[3], PostOutcome::Denied(Denied::NotFound));
+    assert_eq!(results[5], PostOutcome::Existing(a.clone()));
+    assert_eq!((c.author.username.as_str(), c.author.id), ("bob", bob.id));
+    assert_eq!(c.client_id.as_deref(), Some("b2"));
+    assert_eq!(last_seq(&store, first).await, lasts[0] + 3);
+    assert_eq!(last_seq(&store, second).await, lasts[1] + 2);
+    let page = store
+        .history_page(bob.id, first, Page::Newest, 10)
+        .await
+        .expect("page")
+        .messages;
+    assert_eq!(page, vec![a, c.clone(), d.clone()]);
+    let page = store
+        .history_page(ann.id, second, Page::Newest, 10)
+        .await
+        .expect("page")
+        .messages;
+    assert_eq!(page[page.len() - 2..], [b.clone(), e.clone()]);
+    let events = store
+        .events_after(first, lasts[0], 10)
+        .await
+        .expect("events");
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (lasts[0] + 1..=lasts[0] + 3).collect::<Vec<_>>()
+    );
+    let marker = |room_id: i64, user_id: i64| {
+        let store = store.clone();
+        async move {
+            let (_, membership) = store
+                .room_with_membership(room_id, user_id)
+                .await
+                .expect("room")
+                .expect("exists");
+            membership.expect("a member").last_read_seq
+        }
+    };
+    assert_eq!(marker(first, ann.id).await, d.seq);
+    assert_eq!(marker(first, bob.id).await, c.seq);
+    assert_eq!(marker(second, bob.id).await, b.seq);
+    assert_eq!(marker(second, ann.id).await, e.seq);
+    assert!(
+        store
+            .history_page(ann.id, private, Page::Newest, 10)
+            .await
+            .expect("page")
+            .messages
+            .is_empty()
+    );
+}
+
 /// A history page comes with what its access rule needs, read in the same statement:
 /// the reader's account flags and their standing in the room, whoever asks.
 async fn history_pages_carry_the_readers_standing(store: S) {
@@ -1127,6 +1238,7 @@ async fn history_pages_carry_the_readers_standing(store: S) {
 store_suite!(
     history_pages_carry_the_readers_standing,
     a_full_batch_is_stored_together,
+    a_batch_of_members_is_stored_together,
     posting_needs_standing_in_the_room,
     a_batch_is_stored_together,
     users_are_unique_by_key,

@@ -5,6 +5,9 @@
 //! also understands, and nothing dialect-specific — so the method bodies are written once,
 //! in [`sql`], and instantiated for each backend. What really differs (connecting, SQLite's
 //! pragmas and single writer connection, migrations) lives in [`sqlite`] and [`postgres`].
+//! One hot path is SQLite's own: a send batch runs on rusqlite over the writer
+//! connection's handle ([`sqlite_batch`]). Whichever way a batch is written, what it
+//! stores and answers is decided in [`batch`].
 //!
 //! Depends on `domain` only. Backend errors become [`StoreError`] here, at the edge.
 
@@ -17,10 +20,12 @@ use crate::domain::model::{Member, Message, Role, Room, RoomInfo, User};
 use crate::domain::rules::{Access, Denied};
 use crate::domain::time::Timestamp;
 
+mod batch;
 pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
+mod sqlite_batch;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -62,6 +67,29 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// SQLite's direct path ([`sqlite_batch`]) meets the same errors as sqlx's SQLite driver
+/// and sorts them the same way.
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        match &error {
+            rusqlite::Error::SqliteFailure(failure, message) => {
+                let text = message.clone().unwrap_or_else(|| failure.to_string());
+                match failure.extended_code {
+                    SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY => {
+                        StoreError::Conflict(text)
+                    }
+                    code if is_unavailable_sqlite_code(code) => StoreError::Unavailable(text),
+                    _ => StoreError::Other(text),
+                }
+            }
+            _ => StoreError::Other(error.to_string()),
+        }
+    }
+}
+
+const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
         match error {
@@ -77,9 +105,13 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 fn is_unavailable_code(code: Option<&str>) -> bool {
     let Some(code) = code else { return false };
     if let Ok(sqlite_code) = code.parse::<i32>() {
-        return matches!(sqlite_code & 0xff, 5 | 6 | 8 | 10 | 13 | 14);
+        return is_unavailable_sqlite_code(sqlite_code);
     }
     code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0")
+}
+
+fn is_unavailable_sqlite_code(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
 }
 
 /// A user row, password hash included; never serialised as is.

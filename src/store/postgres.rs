@@ -58,6 +58,11 @@ impl PostgresStore {
         4
     }
 
+    /// A batch is a transaction of sqlx statements (see `post_batch_with_sqlx`).
+    async fn post_batch(&self, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, BatchError> {
+        self.post_batch_with_sqlx(batch).await
+    }
+
     fn writer(&self) -> &PgPool {
         &self.pool
     }

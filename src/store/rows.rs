@@ -208,6 +208,25 @@ pub struct MessageRow {
     deleted: bool,
 }
 
+impl MessageRow {
+    /// Reads a row selected with [`MESSAGE_COLUMNS`] through rusqlite (SQLite's direct
+    /// path for send batches).
+    pub fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            room_id: row.get(1)?,
+            seq: row.get(2)?,
+            author_id: row.get(3)?,
+            author_username: row.get(4)?,
+            content: row.get(5)?,
+            client_id: row.get(6)?,
+            created_at: row.get(7)?,
+            edited_at: row.get(8)?,
+            deleted: row.get(9)?,
+        })
+    }
+}
+
 impl From<MessageRow> for Message {
     fn from(row: MessageRow) -> Self {
         Message {

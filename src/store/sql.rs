@@ -101,8 +101,8 @@ pub fn values_rows<DB: Params>(rows: usize, width: usize) -> String {
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
         use $crate::domain::event::{EventKind, RoomEvent};
-        use $crate::domain::model::{Author, Member, Message, Role, Room, RoomInfo, UNREAD_CAP};
-        use $crate::domain::rules::{next_owner, Access, Denied, PostMode};
+        use $crate::domain::model::{Member, Message, Role, Room, RoomInfo, UNREAD_CAP};
+        use $crate::domain::rules::{next_owner, Access, PostMode};
         use $crate::domain::time::Timestamp;
         use $crate::store::rows::{
             history_reader_from, parse_role, EventRow, HistoryReaderRow, MemberRow, MessageRow,
@@ -110,6 +110,7 @@ macro_rules! sql_store {
             MESSAGE_COLUMNS, MESSAGE_FROM, ROOM_COLUMNS, USER_COLUMNS,
         };
         use sqlx::{FromRow, Row};
+        use $crate::store::batch::{may_post, posters, BatchError, BatchPlan, Standings};
         use $crate::store::sql::QueryTimer;
         use $crate::store::{
             DeleteOutcome, HistoryRead, Membership, NewMessage, NewRefreshToken, NewRoom, NewUser, Page,
@@ -117,8 +118,6 @@ macro_rules! sql_store {
         };
 
         type Tx = sqlx::Transaction<'static, $db>;
-        /// (room, user) → the user's standing in the room, and their username.
-        type Standings = std::collections::HashMap<(i64, i64), (Access, String)>;
 
         impl $store {
             /// Takes the room's next seq. The row update also locks the room until commit,
@@ -195,7 +194,7 @@ macro_rules! sql_store {
             /// room's next seq, appends the event and moves the author's read marker.
             async fn post_in_tx(tx: &mut Tx, new: &NewMessage) -> StoreResult<PostOutcome> {
                 let standings = Self::standings_in_tx(tx, &[(new.room_id, new.author_id)]).await?;
-                let join = match Self::may_post(&standings, new) {
+                let join = match may_post(&standings, new) {
                     Ok(mode) => mode == PostMode::JoinFirst,
                     Err(denied) => return Ok(PostOutcome::Denied(denied)),
                 };
@@ -273,41 +272,20 @@ macro_rules! sql_store {
                 Ok(standings)
             }
 
-            /// The domain's posting rule for one message, given the standings read for it.
-            fn may_post(standings: &Standings, new: &NewMessage) -> Result<PostMode, Denied> {
-                let (standing, _) = standings.get(&(new.room_id, new.author_id)).ok_or(Denied::NotFound)?;
-                Access { is_server_admin: new.is_server_admin, ..*standing }.post()
-            }
-
             /// Stores a whole batch with a handful of statements: one read of the posters'
             /// standings, one lookup of reused client_ids, one update taking every room's
             /// seq range (its rooms locked in id order first where the backend needs it),
             /// one multi-row insert each for messages and events, and one update of the
-            /// authors' read markers.
+            /// authors' read markers. What to store is [`BatchPlan`]'s to decide.
             async fn post_batch_in_tx(tx: &mut Tx, batch: &[NewMessage]) -> StoreResult<Vec<PostOutcome>> {
-                use std::collections::{BTreeMap, HashMap};
+                use std::collections::HashMap;
                 let p = <$db as $crate::store::sql::Params>::param;
 
-                let mut outcomes: Vec<Option<PostOutcome>> = vec![None; batch.len()];
-                let mut pairs: Vec<(i64, i64)> = batch.iter().map(|m| (m.room_id, m.author_id)).collect();
-                pairs.sort_unstable();
-                pairs.dedup();
-                let standings = Self::standings_in_tx(tx, &pairs).await?;
-                let mut join = vec![false; batch.len()];
-                for (i, new) in batch.iter().enumerate() {
-                    match Self::may_post(&standings, new) {
-                        Ok(mode) => join[i] = mode == PostMode::JoinFirst,
-                        Err(denied) => outcomes[i] = Some(PostOutcome::Denied(denied)),
-                    }
-                }
-                let allowed = |i: &usize| outcomes[*i].is_none();
+                let standings = Self::standings_in_tx(tx, &posters(batch)).await?;
+                let mut plan = BatchPlan::new(batch, standings);
 
-                // Client ids already used, by (author, client_id).
-                let keyed: Vec<(i64, &str)> = (0..batch.len())
-                    .filter(allowed)
-                    .filter_map(|i| batch[i].client_id.as_deref().map(|c| (batch[i].author_id, c)))
-                    .collect();
-                let mut existing: HashMap<(i64, String), Message> = HashMap::new();
+                let keyed = plan.client_ids();
+                let mut existing = Vec::new();
                 if !keyed.is_empty() {
                     // One index probe per pair, as a scalar subquery over a VALUES list.
                     // A chain of ORs is planned term by term (SQLite: milliseconds for a
@@ -331,46 +309,17 @@ macro_rules! sql_store {
                         for id in &found {
                             query = query.bind(*id);
                         }
-                        for row in query.fetch_all(&mut **tx).await? {
-                            let message: Message = row.into();
-                            let key = (message.author.id, message.client_id.clone().unwrap_or_default());
-                            existing.insert(key, message);
-                        }
+                        existing = query.fetch_all(&mut **tx).await?.into_iter().map(Message::from).collect();
                     }
                 }
-
-                // Which messages are new; a client_id repeated within the batch answers
-                // with its first message.
-                let mut repeats: Vec<(usize, usize)> = Vec::new();
-                let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
-                let mut fresh: Vec<usize> = Vec::new();
-                for (i, new) in batch.iter().enumerate() {
-                    if outcomes[i].is_some() {
-                        continue;
-                    }
-                    if let Some(client_id) = new.client_id.as_deref() {
-                        if let Some(message) = existing.get(&(new.author_id, client_id.to_owned())) {
-                            outcomes[i] = Some(PostOutcome::Existing(message.clone()));
-                            continue;
-                        }
-                        if let Some(first) = first_of.get(&(new.author_id, client_id)) {
-                            repeats.push((i, *first));
-                            continue;
-                        }
-                        first_of.insert((new.author_id, client_id), i);
-                    }
-                    fresh.push(i);
-                }
+                let fresh = plan.settle(existing).to_vec();
                 if fresh.is_empty() {
-                    return outcomes.into_iter().map(|o| o.ok_or_else(|| StoreError::Other("unanswered send".into()))).collect();
+                    return plan.finish(&[], &[], Vec::new());
                 }
 
                 // The batch's rooms are locked, in id order, before anything else in it
                 // touches them (the joins below included): see `add_member_in_tx`.
-                let mut by_room: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-                for &i in &fresh {
-                    by_room.entry(batch[i].room_id).or_default().push(i);
-                }
+                let by_room = plan.by_room();
                 if let Some(sql) = <$db as $crate::store::sql::Params>::lock_rooms_in_order(by_room.len()) {
                     let mut lock = sqlx::query(&sql);
                     for room_id in by_room.keys() {
@@ -380,18 +329,15 @@ macro_rules! sql_store {
                 }
 
                 // Posting to a public room joins it first (rare: once per poster and room).
-                let mut events: Vec<Vec<RoomEvent>> = vec![Vec::new(); batch.len()];
+                let mut joined: Vec<Option<RoomEvent>> = vec![None; batch.len()];
                 for &i in &fresh {
-                    let new = &batch[i];
-                    if join[i] {
-                        if let Some(joined) = Self::add_member_in_tx(tx, new.room_id, new.author_id, Role::Member, new.now).await? {
-                            events[i].push(joined);
-                        }
+                    if plan.joins(i) {
+                        let new = &batch[i];
+                        joined[i] = Self::add_member_in_tx(tx, new.room_id, new.author_id, Role::Member, new.now).await?;
                     }
                 }
 
                 // One seq range per room, handed out in batch order.
-                let mut seqs = vec![0i64; batch.len()];
                 let rows = $crate::store::sql::values_rows::<$db>(by_room.len(), 2);
                 let sql = format!(
                     "UPDATE rooms SET last_seq = rooms.last_seq + v.column2 FROM (VALUES {rows}) AS v \
@@ -402,15 +348,7 @@ macro_rules! sql_store {
                     update = update.bind(*room_id).bind(members.len() as i64);
                 }
                 let lasts: HashMap<i64, i64> = update.fetch_all(&mut **tx).await?.into_iter().collect();
-                for (room_id, members) in &by_room {
-                    let last = *lasts
-                        .get(room_id)
-                        .ok_or_else(|| StoreError::Other(format!("room {room_id} vanished mid-transaction")))?;
-                    let first = last - members.len() as i64 + 1;
-                    for (offset, &i) in members.iter().enumerate() {
-                        seqs[i] = first + offset as i64;
-                    }
-                }
+                let seqs = plan.seqs(&by_room, &lasts)?;
 
                 let rows = (0..fresh.len())
                     .map(|k| {
@@ -434,13 +372,14 @@ macro_rules! sql_store {
                         .bind(&new.client_id)
                         .bind(new.now.millis());
                 }
-                let ids: HashMap<(i64, i64), i64> =
+                let stored: HashMap<(i64, i64), i64> =
                     insert.fetch_all(&mut **tx).await?.into_iter().map(|(id, room, seq)| ((room, seq), id)).collect();
-                let id_of = |i: usize| {
-                    ids.get(&(batch[i].room_id, seqs[i]))
-                        .copied()
-                        .ok_or_else(|| StoreError::Other("an inserted message has no id".into()))
-                };
+                let mut ids = vec![0i64; batch.len()];
+                for &i in &fresh {
+                    ids[i] = *stored
+                        .get(&(batch[i].room_id, seqs[i]))
+                        .ok_or_else(|| StoreError::Other("an inserted message has no id".into()))?;
+                }
 
                 let rows = (0..fresh.len())
                     .map(|k| format!("({}, {}, 'message', {}, NULL, {})", p(4 * k + 1), p(4 * k + 2), p(4 * k + 3), p(4 * k + 4)))
@@ -449,16 +388,12 @@ macro_rules! sql_store {
                 let sql = format!("INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) VALUES {rows}");
                 let mut insert = sqlx::query(&sql);
                 for &i in &fresh {
-                    insert = insert.bind(batch[i].room_id).bind(seqs[i]).bind(id_of(i)?).bind(batch[i].now.millis());
+                    insert = insert.bind(batch[i].room_id).bind(seqs[i]).bind(ids[i]).bind(batch[i].now.millis());
                 }
                 insert.execute(&mut **tx).await?;
 
                 // Each author's read marker moves to their newest message in the room.
-                let mut markers: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-                for &i in &fresh {
-                    let marker = markers.entry((batch[i].room_id, batch[i].author_id)).or_insert(0);
-                    *marker = (*marker).max(seqs[i]);
-                }
+                let markers = plan.read_markers(&seqs);
                 let rows = $crate::store::sql::values_rows::<$db>(markers.len(), 3);
                 let sql = format!(
                     "UPDATE room_members SET last_read_seq = v.column3 FROM (VALUES {rows}) AS v \
@@ -471,35 +406,22 @@ macro_rules! sql_store {
                 }
                 update.execute(&mut **tx).await?;
 
-                for &i in &fresh {
-                    let new = &batch[i];
-                    let message = Message {
-                        id: id_of(i)?,
-                        room_id: new.room_id,
-                        seq: seqs[i],
-                        author: Author {
-                            id: new.author_id,
-                            username: standings
-                                .get(&(new.room_id, new.author_id))
-                                .map(|(_, username)| username.clone())
-                                .unwrap_or_default(),
-                        },
-                        content: new.content.clone(),
-                        created_at: new.now,
-                        edited_at: None,
-                        deleted: false,
-                        client_id: new.client_id.clone(),
-                    };
-                    let mut made = std::mem::take(&mut events[i]);
-                    made.push(RoomEvent { room_id: new.room_id, seq: seqs[i], kind: EventKind::Message { message: message.clone() } });
-                    outcomes[i] = Some(PostOutcome::Created { message, events: made });
-                }
-                for (i, first) in repeats {
-                    if let Some(PostOutcome::Created { message, .. }) = &outcomes[first] {
-                        outcomes[i] = Some(PostOutcome::Existing(message.clone()));
+                plan.finish(&seqs, &ids, joined)
+            }
+
+            /// Stores a batch in one transaction of sqlx statements, or none of it.
+            async fn post_batch_with_sqlx(&self, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, BatchError> {
+                let mut tx = self.writer().begin().await.map_err(|e| BatchError::Transaction(e.into()))?;
+                match Self::post_batch_in_tx(&mut tx, batch).await {
+                    Ok(outcomes) => {
+                        tx.commit().await.map_err(|e| BatchError::Transaction(e.into()))?;
+                        Ok(outcomes)
+                    }
+                    Err(e) => {
+                        tx.rollback().await.map_err(|e| BatchError::Transaction(e.into()))?;
+                        Err(BatchError::Statement(e))
                     }
                 }
-                outcomes.into_iter().map(|o| o.ok_or_else(|| StoreError::Other("unanswered send".into()))).collect()
             }
 
             /// Stores one message in its own transaction. A `client_id` that raced in from
@@ -1115,15 +1037,11 @@ macro_rules! sql_store {
                     // One transaction (one commit, one fsync) for the whole batch. If any
                     // message fails, none is kept and each is stored on its own, so one bad
                     // message never costs the others theirs.
-                    let mut tx = self.writer().begin().await?;
-                    match Self::post_batch_in_tx(&mut tx, &batch).await {
-                        Ok(outcomes) => {
-                            tx.commit().await?;
-                            return Ok(outcomes.into_iter().map(Ok).collect());
-                        }
-                        Err(e) => tracing::debug!(error = %e, size = batch.len(), "a send batch failed; storing its messages one by one"),
+                    match self.post_batch(&batch).await {
+                        Ok(outcomes) => return Ok(outcomes.into_iter().map(Ok).collect()),
+                        Err(BatchError::Transaction(e)) => return Err(e),
+                        Err(BatchError::Statement(e)) => tracing::debug!(error = %e, size = batch.len(), "a send batch failed; storing its messages one by one"),
                     }
-                    tx.rollback().await?;
                     let mut results = Vec::with_capacity(batch.len());
                     for new in &batch {
                         results.push(self.post_alone(new).await);

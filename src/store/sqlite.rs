@@ -2,7 +2,8 @@
 //! commit is on disk before it is acknowledged. SQLite allows one writer at a time, so
 //! writes go through a pool of exactly one connection (they queue in the pool instead of
 //! failing with SQLITE_BUSY), while reads use a pool of read-only connections that WAL
-//! lets run beside the writer.
+//! lets run beside the writer. Send batches borrow the writer connection's handle and
+//! run on rusqlite ([`sqlite_batch`] says why).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +16,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Database, Executor, Sqlite, SqlitePool, TransactionManager};
 
+// `sql_store!` brings the store's own types (NewMessage, PostOutcome, BatchError…) in.
 use super::sql::sql_store;
+use super::sqlite_batch::{self, Written};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -102,12 +105,56 @@ impl SqliteStore {
         1
     }
 
+    /// A batch goes the direct path ([`sqlite_batch`]) over the writer connection's handle;
+    /// one in which someone joins a room first goes through sqlx.
+    async fn post_batch(&self, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, BatchError> {
+        let unavailable = |e: sqlx::Error| BatchError::Transaction(e.into());
+        let mut connection = self.writer.acquire().await.map_err(unavailable)?;
+        let (written, left_in_transaction) = {
+            let mut handle = connection.lock_handle().await.map_err(unavailable)?;
+            let raw = handle.as_raw_handle();
+            on_this_thread(|| {
+                // SAFETY: while `handle` lives, sqlx's worker makes no call on this
+                // database handle; the rusqlite connection is dropped before `handle`
+                // (finalising its statements), and it does not close a handle it was
+                // given.
+                let mut direct = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }
+                    .map_err(|e| BatchError::Transaction(e.into()))?;
+                let written = sqlite_batch::post_batch(&mut direct, batch);
+                Ok::<_, BatchError>((written, sqlite_batch::in_transaction(&direct)))
+            })?
+        };
+        if left_in_transaction {
+            // Closing the connection rolls it back for good (as in
+            // `reuse_only_outside_transactions`); the pool opens a fresh one.
+            connection.close_on_drop();
+        }
+        drop(connection);
+        match written? {
+            Written::Stored(outcomes) => Ok(outcomes),
+            Written::NeedsJoin => self.post_batch_with_sqlx(batch).await,
+        }
+    }
+
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }
 
     fn reader(&self) -> &SqlitePool {
         &self.reader
+    }
+}
+
+/// Runs blocking work on the calling thread: a send batch holds its thread for the
+/// length of the transaction. On a multi-threaded runtime the runtime first hands its
+/// other tasks to another worker; the server's message writer has a thread of its own.
+fn on_this_thread<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 

@@ -1,0 +1,160 @@
+//! A send batch on SQLite, written with rusqlite through the handle of the one writer
+//! connection that sqlx owns.
+//!
+//! Why not sqlx's statements: sqlx-sqlite runs each connection on a worker thread and
+//! hands every statement and every result row across threads. For a batch of up to 1,024
+//! messages those hand-overs cost more than SQLite's own work (a profile of durable sends
+//! put 36% of the server's CPU on that worker thread and 8% in thread switches;
+//! docs/BENCHMARKS.md, session 7), and each batch also built and parsed SQL text with
+//! thousands of parameters. sqlx lends a connection's handle out for direct calls
+//! (`SqliteConnection::lock_handle`), its worker waiting meanwhile, so the batch still runs
+//! on the single writer connection, and here six prepared statements run one row at a
+//! time on the calling thread.
+//!
+//! The decisions are [`BatchPlan`]'s, as on the sqlx path. A batch in which someone joins
+//! a room before posting (a first post to a public room, once per poster and room) is
+//! handed back to the sqlx path, which holds the rules for joining.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::batch::{BatchError, BatchPlan, Standings, posters};
+use super::rows::{MESSAGE_COLUMNS, MESSAGE_FROM, MessageRow, parse_role};
+use super::{NewMessage, PostOutcome, StoreError};
+use crate::domain::model::Message;
+use crate::domain::rules::Access;
+
+/// What became of a batch written directly.
+pub enum Written {
+    Stored(Vec<PostOutcome>),
+    /// Someone joins a room first: nothing was written, and the sqlx path takes the batch.
+    NeedsJoin,
+}
+
+/// Stores `batch` in one IMMEDIATE transaction on `connection`, or none of it. The
+/// connection is left outside any transaction unless the error says the rollback failed
+/// too (see [`in_transaction`]).
+pub fn post_batch(
+    connection: &mut Connection,
+    batch: &[NewMessage],
+) -> Result<Written, BatchError> {
+    let transaction = |e: rusqlite::Error| BatchError::Transaction(e.into());
+    // IMMEDIATE takes the write lock now, waiting (busy_timeout) for another process's
+    // writer if there is one, rather than failing when the first write upgrades a read.
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(transaction)?;
+    // Dropping the transaction without a commit rolls it back.
+    let written = write(&tx, batch).map_err(BatchError::Statement)?;
+    if let Written::Stored(_) = written {
+        tx.commit().map_err(transaction)?;
+    }
+    Ok(written)
+}
+
+/// Whether the connection is still inside a transaction, which only a failed rollback
+/// leaves behind; such a connection must not be used again.
+pub fn in_transaction(connection: &Connection) -> bool {
+    !connection.is_autocommit()
+}
+
+fn write(tx: &Connection, batch: &[NewMessage]) -> Result<Written, StoreError> {
+    let mut standing = tx.prepare(
+        "SELECT r.is_private, r.is_direct, rm.role, u.username FROM rooms r \
+         JOIN users u ON u.id = ?2 \
+         LEFT JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = u.id \
+         WHERE r.id = ?1",
+    )?;
+    let mut standings = Standings::new();
+    for (room_id, user_id) in posters(batch) {
+        let found = standing
+            .query_row(params![room_id, user_id], |row| {
+                Ok((
+                    row.get::<_, bool>(0)?,
+                    row.get::<_, bool>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .optional()?;
+        if let Some((is_private, is_direct, role, username)) = found {
+            let role = role.as_deref().map(parse_role).transpose()?;
+            let access = Access {
+                is_private,
+                is_direct,
+                role,
+                is_server_admin: false,
+            };
+            standings.insert((room_id, user_id), (access, username));
+        }
+    }
+    let mut plan = BatchPlan::new(batch, standings);
+
+    let mut by_client_id = tx.prepare(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.author_id = ?1 AND m.client_id = ?2"
+    ))?;
+    let mut existing = Vec::new();
+    for (author_id, client_id) in plan.client_ids() {
+        let found = by_client_id
+            .query_row(params![author_id, client_id], MessageRow::from_rusqlite)
+            .optional()?;
+        existing.extend(found.map(Message::from));
+    }
+    let fresh = plan.settle(existing).to_vec();
+    if fresh.iter().any(|&i| plan.joins(i)) {
+        return Ok(Written::NeedsJoin);
+    }
+    if fresh.is_empty() {
+        return plan.finish(&[], &[], Vec::new()).map(Written::Stored);
+    }
+
+    // Rooms in id order, as every writer takes them.
+    let by_room = plan.by_room();
+    let mut take_seqs =
+        tx.prepare("UPDATE rooms SET last_seq = last_seq + ?2 WHERE id = ?1 RETURNING last_seq")?;
+    let mut lasts = HashMap::with_capacity(by_room.len());
+    for (room_id, members) in &by_room {
+        let last: Option<i64> = take_seqs
+            .query_row(params![room_id, members.len() as i64], |row| row.get(0))
+            .optional()?;
+        if let Some(last) = last {
+            lasts.insert(*room_id, last);
+        }
+    }
+    let seqs = plan.seqs(&by_room, &lasts)?;
+
+    let mut insert_message = tx.prepare(
+        "INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, FALSE)",
+    )?;
+    let mut insert_event = tx.prepare(
+        "INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) \
+         VALUES (?1, ?2, 'message', ?3, NULL, ?4)",
+    )?;
+    let mut ids = vec![0i64; batch.len()];
+    for &i in &fresh {
+        let new = &batch[i];
+        let at = new.now.millis();
+        insert_message.execute(params![
+            new.room_id,
+            seqs[i],
+            new.author_id,
+            new.content,
+            new.client_id,
+            at
+        ])?;
+        ids[i] = tx.last_insert_rowid();
+        insert_event.execute(params![new.room_id, seqs[i], ids[i], at])?;
+    }
+
+    let mut mark_read = tx.prepare(
+        "UPDATE room_members SET last_read_seq = ?3 \
+         WHERE room_id = ?1 AND user_id = ?2 AND last_read_seq < ?3",
+    )?;
+    for ((room_id, user_id), seq) in plan.read_markers(&seqs) {
+        mark_read.execute(params![room_id, user_id, seq])?;
+    }
+
+    plan.finish(&seqs, &ids, Vec::new()).map(Written::Stored)
+}
