@@ -98,6 +98,18 @@ pub fn values_rows<DB: Params>(rows: usize, width: usize) -> String {
         .join(", ")
 }
 
+/// Statements of the rules for joining a room, which SQLite's direct batch path
+/// ([`super::sqlite_batch`]) runs too: each parameter first appears in number order, so
+/// rusqlite binds them by position.
+pub const ADD_MEMBER: &str = "INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_seq) \
+     VALUES ($1, $2, $3, $4, 0) ON CONFLICT (room_id, user_id) DO NOTHING";
+pub const COUNT_NEW_MEMBER: &str = "UPDATE rooms SET member_count = member_count + 1 WHERE id = $1";
+/// Takes the room's next seq; the row update also locks the room until commit.
+pub const NEXT_SEQ: &str =
+    "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
+pub const APPEND_EVENT: &str = "INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
         use $crate::domain::event::{EventKind, RoomEvent};
@@ -110,7 +122,7 @@ macro_rules! sql_store {
             MESSAGE_COLUMNS, MESSAGE_FROM, ROOM_COLUMNS, USER_COLUMNS,
         };
         use sqlx::{FromRow, Row};
-        use $crate::store::batch::{may_post, posters, BatchError, BatchPlan, Standings};
+        use $crate::store::batch::{may_post, BatchError, Standings};
         use $crate::store::sql::QueryTimer;
         use $crate::store::{
             DeleteOutcome, HistoryRead, Membership, NewMessage, NewRefreshToken, NewRoom, NewUser, Page,
@@ -124,7 +136,7 @@ macro_rules! sql_store {
             /// which is what keeps seq gapless and ordered under concurrent writers.
             async fn next_seq(tx: &mut Tx, room_id: i64) -> StoreResult<i64> {
                 let seq: Option<i64> =
-                    sqlx::query_scalar("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                    sqlx::query_scalar($crate::store::sql::NEXT_SEQ)
                         .bind(room_id)
                         .fetch_optional(&mut **tx)
                         .await?;
@@ -141,10 +153,7 @@ macro_rules! sql_store {
                 now: Timestamp,
             ) -> StoreResult<i64> {
                 let seq = Self::next_seq(tx, room_id).await?;
-                sqlx::query(
-                    "INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
+                sqlx::query($crate::store::sql::APPEND_EVENT)
                 .bind(room_id)
                 .bind(seq)
                 .bind(kind)
@@ -272,158 +281,6 @@ macro_rules! sql_store {
                 Ok(standings)
             }
 
-            /// Stores a whole batch with a handful of statements: one read of the posters'
-            /// standings, one lookup of reused client_ids, one update taking every room's
-            /// seq range (its rooms locked in id order first where the backend needs it),
-            /// one multi-row insert each for messages and events, and one update of the
-            /// authors' read markers. What to store is [`BatchPlan`]'s to decide.
-            async fn post_batch_in_tx(tx: &mut Tx, batch: &[NewMessage]) -> StoreResult<Vec<PostOutcome>> {
-                use std::collections::HashMap;
-                let p = <$db as $crate::store::sql::Params>::param;
-
-                let standings = Self::standings_in_tx(tx, &posters(batch)).await?;
-                let mut plan = BatchPlan::new(batch, standings);
-
-                let keyed = plan.client_ids();
-                let mut existing = Vec::new();
-                if !keyed.is_empty() {
-                    // One index probe per pair, as a scalar subquery over a VALUES list.
-                    // A chain of ORs is planned term by term (SQLite: milliseconds for a
-                    // few hundred, and it refuses a thousand); a join with the list lets
-                    // PostgreSQL hash it against a scan of every message.
-                    let values = $crate::store::sql::values_rows::<$db>(keyed.len(), 2);
-                    let sql = format!(
-                        "SELECT found.id FROM (SELECT (SELECT m.id FROM messages m \
-                         WHERE m.author_id = v.column1 AND m.client_id = v.column2) AS id \
-                         FROM (VALUES {values}) AS v) AS found WHERE found.id IS NOT NULL"
-                    );
-                    let mut query = sqlx::query_scalar::<_, i64>(&sql);
-                    for (author, client_id) in &keyed {
-                        query = query.bind(*author).bind(*client_id);
-                    }
-                    let found = query.fetch_all(&mut **tx).await?;
-                    if !found.is_empty() {
-                        let ids = $crate::store::sql::param_list::<$db>(found.len());
-                        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.id IN ({ids})");
-                        let mut query = sqlx::query_as::<_, MessageRow>(&sql);
-                        for id in &found {
-                            query = query.bind(*id);
-                        }
-                        existing = query.fetch_all(&mut **tx).await?.into_iter().map(Message::from).collect();
-                    }
-                }
-                let fresh = plan.settle(existing).to_vec();
-                if fresh.is_empty() {
-                    return plan.finish(&[], &[], Vec::new());
-                }
-
-                // The batch's rooms are locked, in id order, before anything else in it
-                // touches them (the joins below included): see `add_member_in_tx`.
-                let by_room = plan.by_room();
-                if let Some(sql) = <$db as $crate::store::sql::Params>::lock_rooms_in_order(by_room.len()) {
-                    let mut lock = sqlx::query(&sql);
-                    for room_id in by_room.keys() {
-                        lock = lock.bind(*room_id);
-                    }
-                    lock.execute(&mut **tx).await?;
-                }
-
-                // Posting to a public room joins it first (rare: once per poster and room).
-                let mut joined: Vec<Option<RoomEvent>> = vec![None; batch.len()];
-                for &i in &fresh {
-                    if plan.joins(i) {
-                        let new = &batch[i];
-                        joined[i] = Self::add_member_in_tx(tx, new.room_id, new.author_id, Role::Member, new.now).await?;
-                    }
-                }
-
-                // One seq range per room, handed out in batch order.
-                let rows = $crate::store::sql::values_rows::<$db>(by_room.len(), 2);
-                let sql = format!(
-                    "UPDATE rooms SET last_seq = rooms.last_seq + v.column2 FROM (VALUES {rows}) AS v \
-                     WHERE rooms.id = v.column1 RETURNING rooms.id, rooms.last_seq"
-                );
-                let mut update = sqlx::query_as::<_, (i64, i64)>(&sql);
-                for (room_id, members) in &by_room {
-                    update = update.bind(*room_id).bind(members.len() as i64);
-                }
-                let lasts: HashMap<i64, i64> = update.fetch_all(&mut **tx).await?.into_iter().collect();
-                let seqs = plan.seqs(&by_room, &lasts)?;
-
-                let rows = (0..fresh.len())
-                    .map(|k| {
-                        let [a, b, c, d, e, f] = [1, 2, 3, 4, 5, 6].map(|n| p(6 * k + n));
-                        format!("({a}, {b}, {c}, {d}, {e}, {f}, FALSE)")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sql = format!(
-                    "INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) VALUES {rows} \
-                     RETURNING id, room_id, seq"
-                );
-                let mut insert = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
-                for &i in &fresh {
-                    let new = &batch[i];
-                    insert = insert
-                        .bind(new.room_id)
-                        .bind(seqs[i])
-                        .bind(new.author_id)
-                        .bind(&new.content)
-                        .bind(&new.client_id)
-                        .bind(new.now.millis());
-                }
-                let stored: HashMap<(i64, i64), i64> =
-                    insert.fetch_all(&mut **tx).await?.into_iter().map(|(id, room, seq)| ((room, seq), id)).collect();
-                let mut ids = vec![0i64; batch.len()];
-                for &i in &fresh {
-                    ids[i] = *stored
-                        .get(&(batch[i].room_id, seqs[i]))
-                        .ok_or_else(|| StoreError::Other("an inserted message has no id".into()))?;
-                }
-
-                let rows = (0..fresh.len())
-                    .map(|k| format!("({}, {}, 'message', {}, NULL, {})", p(4 * k + 1), p(4 * k + 2), p(4 * k + 3), p(4 * k + 4)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sql = format!("INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) VALUES {rows}");
-                let mut insert = sqlx::query(&sql);
-                for &i in &fresh {
-                    insert = insert.bind(batch[i].room_id).bind(seqs[i]).bind(ids[i]).bind(batch[i].now.millis());
-                }
-                insert.execute(&mut **tx).await?;
-
-                // Each author's read marker moves to their newest message in the room.
-                let markers = plan.read_markers(&seqs);
-                let rows = $crate::store::sql::values_rows::<$db>(markers.len(), 3);
-                let sql = format!(
-                    "UPDATE room_members SET last_read_seq = v.column3 FROM (VALUES {rows}) AS v \
-                     WHERE room_members.room_id = v.column1 AND room_members.user_id = v.column2 \
-                     AND room_members.last_read_seq < v.column3"
-                );
-                let mut update = sqlx::query(&sql);
-                for ((room_id, user_id), seq) in &markers {
-                    update = update.bind(*room_id).bind(*user_id).bind(*seq);
-                }
-                update.execute(&mut **tx).await?;
-
-                plan.finish(&seqs, &ids, joined)
-            }
-
-            /// Stores a batch in one transaction of sqlx statements, or none of it.
-            async fn post_batch_with_sqlx(&self, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, BatchError> {
-                let mut tx = self.writer().begin().await.map_err(|e| BatchError::Transaction(e.into()))?;
-                match Self::post_batch_in_tx(&mut tx, batch).await {
-                    Ok(outcomes) => {
-                        tx.commit().await.map_err(|e| BatchError::Transaction(e.into()))?;
-                        Ok(outcomes)
-                    }
-                    Err(e) => {
-                        tx.rollback().await.map_err(|e| BatchError::Transaction(e.into()))?;
-                        Err(BatchError::Statement(e))
-                    }
-                }
-            }
-
             /// Stores one message in its own transaction. A `client_id` that raced in from
             /// another connection answers with that connection's message.
             async fn post_alone(&self, new: &NewMessage) -> StoreResult<PostOutcome> {
@@ -461,10 +318,7 @@ macro_rules! sql_store {
                 if let Some(sql) = <$db as $crate::store::sql::Params>::lock_rooms_in_order(1) {
                     sqlx::query(&sql).bind(room_id).execute(&mut **tx).await?;
                 }
-                let inserted = sqlx::query(
-                    "INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_seq) \
-                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT (room_id, user_id) DO NOTHING",
-                )
+                let inserted = sqlx::query($crate::store::sql::ADD_MEMBER)
                 .bind(room_id)
                 .bind(user_id)
                 .bind(role.as_str())
@@ -475,7 +329,7 @@ macro_rules! sql_store {
                 if inserted == 0 {
                     return Ok(None);
                 }
-                sqlx::query("UPDATE rooms SET member_count = member_count + 1 WHERE id = $1")
+                sqlx::query($crate::store::sql::COUNT_NEW_MEMBER)
                     .bind(room_id)
                     .execute(&mut **tx)
                     .await?;

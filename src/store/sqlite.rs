@@ -18,7 +18,7 @@ use sqlx::{Database, Executor, Sqlite, SqlitePool, TransactionManager};
 
 // `sql_store!` brings the store's own types (NewMessage, PostOutcome, BatchError…) in.
 use super::sql::sql_store;
-use super::sqlite_batch::{self, Written};
+use super::sqlite_batch;
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -105,8 +105,7 @@ impl SqliteStore {
         1
     }
 
-    /// A batch goes the direct path ([`sqlite_batch`]) over the writer connection's handle;
-    /// one in which someone joins a room first goes through sqlx.
+    /// A batch goes the direct path ([`sqlite_batch`]) over the writer connection's handle.
     async fn post_batch(&self, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, BatchError> {
         let unavailable = |e: sqlx::Error| BatchError::Transaction(e.into());
         let mut connection = self.writer.acquire().await.map_err(unavailable)?;
@@ -129,11 +128,7 @@ impl SqliteStore {
             // `reuse_only_outside_transactions`); the pool opens a fresh one.
             connection.close_on_drop();
         }
-        drop(connection);
-        match written? {
-            Written::Stored(outcomes) => Ok(outcomes),
-            Written::NeedsJoin => self.post_batch_with_sqlx(batch).await,
-        }
+        written
     }
 
     fn writer(&self) -> &SqlitePool {

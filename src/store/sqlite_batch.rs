@@ -11,26 +11,20 @@
 //! on the single writer connection, and here six prepared statements run one row at a
 //! time on the calling thread.
 //!
-//! The decisions are [`BatchPlan`]'s, as on the sqlx path. A batch in which someone joins
-//! a room before posting (a first post to a public room, once per poster and room) is
-//! handed back to the sqlx path, which holds the rules for joining.
+//! The decisions are [`BatchPlan`]'s, as on PostgreSQL's path, and joining a room (a first
+//! post to a public room) runs the same statements as everywhere else ([`super::sql`]).
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::batch::{BatchError, BatchPlan, Standings, posters};
-use super::rows::{MESSAGE_COLUMNS, MESSAGE_FROM, MessageRow, parse_role};
+use super::rows::{MESSAGE_COLUMNS, MESSAGE_FROM, MessageRow, parse_role, public_user};
+use super::sql::{ADD_MEMBER, APPEND_EVENT, COUNT_NEW_MEMBER, NEXT_SEQ};
 use super::{NewMessage, PostOutcome, StoreError};
-use crate::domain::model::Message;
+use crate::domain::event::{EventKind, RoomEvent};
+use crate::domain::model::{Message, Role};
 use crate::domain::rules::Access;
-
-/// What became of a batch written directly.
-pub enum Written {
-    Stored(Vec<PostOutcome>),
-    /// Someone joins a room first: nothing was written, and the sqlx path takes the batch.
-    NeedsJoin,
-}
 
 /// Stores `batch` in one IMMEDIATE transaction on `connection`, or none of it. The
 /// connection is left outside any transaction unless the error says the rollback failed
@@ -38,7 +32,7 @@ pub enum Written {
 pub fn post_batch(
     connection: &mut Connection,
     batch: &[NewMessage],
-) -> Result<Written, BatchError> {
+) -> Result<Vec<PostOutcome>, BatchError> {
     let transaction = |e: rusqlite::Error| BatchError::Transaction(e.into());
     // IMMEDIATE takes the write lock now, waiting (busy_timeout) for another process's
     // writer if there is one, rather than failing when the first write upgrades a read.
@@ -46,11 +40,9 @@ pub fn post_batch(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(transaction)?;
     // Dropping the transaction without a commit rolls it back.
-    let written = write(&tx, batch).map_err(BatchError::Statement)?;
-    if let Written::Stored(_) = written {
-        tx.commit().map_err(transaction)?;
-    }
-    Ok(written)
+    let outcomes = write(&tx, batch).map_err(BatchError::Statement)?;
+    tx.commit().map_err(transaction)?;
+    Ok(outcomes)
 }
 
 /// Whether the connection is still inside a transaction, which only a failed rollback
@@ -59,7 +51,7 @@ pub fn in_transaction(connection: &Connection) -> bool {
     !connection.is_autocommit()
 }
 
-fn write(tx: &Connection, batch: &[NewMessage]) -> Result<Written, StoreError> {
+fn write(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, StoreError> {
     let mut standing = tx.prepare(
         "SELECT r.is_private, r.is_direct, rm.role, u.username FROM rooms r \
          JOIN users u ON u.id = ?2 \
@@ -102,11 +94,16 @@ fn write(tx: &Connection, batch: &[NewMessage]) -> Result<Written, StoreError> {
         existing.extend(found.map(Message::from));
     }
     let fresh = plan.settle(existing).to_vec();
-    if fresh.iter().any(|&i| plan.joins(i)) {
-        return Ok(Written::NeedsJoin);
-    }
     if fresh.is_empty() {
-        return plan.finish(&[], &[], Vec::new()).map(Written::Stored);
+        return plan.finish(&[], &[], Vec::new());
+    }
+
+    // Posting to a public room joins it first (rare: once per poster and room).
+    let mut joined: Vec<Option<RoomEvent>> = vec![None; batch.len()];
+    for &i in &fresh {
+        if plan.joins(i) {
+            joined[i] = join(tx, &batch[i])?;
+        }
     }
 
     // Rooms in id order, as every writer takes them.
@@ -156,5 +153,48 @@ fn write(tx: &Connection, batch: &[NewMessage]) -> Result<Written, StoreError> {
         mark_read.execute(params![room_id, user_id, seq])?;
     }
 
-    plan.finish(&seqs, &ids, Vec::new()).map(Written::Stored)
+    plan.finish(&seqs, &ids, joined)
+}
+
+/// Makes the author of `new` a member of its room, as `add_member_in_tx` does on the sqlx
+/// path, with the same statements; `None` if they already were one.
+fn join(tx: &Connection, new: &NewMessage) -> Result<Option<RoomEvent>, StoreError> {
+    let at = new.now.millis();
+    let added = tx.prepare_cached(ADD_MEMBER)?.execute(params![
+        new.room_id,
+        new.author_id,
+        Role::Member.as_str(),
+        at
+    ])?;
+    if added == 0 {
+        return Ok(None);
+    }
+    tx.prepare_cached(COUNT_NEW_MEMBER)?
+        .execute(params![new.room_id])?;
+    let seq: i64 = tx
+        .prepare_cached(NEXT_SEQ)?
+        .query_row(params![new.room_id], |row| row.get(0))?;
+    tx.prepare_cached(APPEND_EVENT)?.execute(params![
+        new.room_id,
+        seq,
+        "member_joined",
+        None::<i64>,
+        new.author_id,
+        at
+    ])?;
+    let user = tx
+        .prepare_cached("SELECT id, username, is_admin, created_at FROM users WHERE id = ?1")?
+        .query_row(params![new.author_id], |row| {
+            Ok(public_user(
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+            ))
+        })?;
+    Ok(Some(RoomEvent {
+        room_id: new.room_id,
+        seq,
+        kind: EventKind::MemberJoined { user },
+    }))
 }
