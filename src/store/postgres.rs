@@ -88,8 +88,8 @@ impl PostgresStore {
     /// once per connection instead of once per batch (a multi-row VALUES list of thousands
     /// of parameters spent a quarter of PostgreSQL's CPU on that). One read of the
     /// posters' standings, one probe of reused client_ids, the rooms locked in id order,
-    /// one update taking every room's seq range, one insert of the messages and their
-    /// events, one update of the authors' read markers. What to store is [`BatchPlan`]'s
+    /// one update taking every room's seq range, one insert of the messages (each its
+    /// own event), one update of the authors' read markers. What to store is [`BatchPlan`]'s
     /// to decide.
     async fn post_batch_in_tx(tx: &mut Tx, batch: &[NewMessage]) -> StoreResult<Vec<PostOutcome>> {
         let (rooms, users): (Vec<i64>, Vec<i64>) = posters(batch).into_iter().unzip();
@@ -189,16 +189,11 @@ impl PostgresStore {
             fresh.iter().map(|&i| value(&batch[i])).collect()
         };
         let stored: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "WITH stored AS ( \
-                 INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) \
-                 SELECT room_id, seq, author_id, content, client_id, created_at, FALSE \
-                 FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::int8[]) \
-                     AS v(room_id, seq, author_id, content, client_id, created_at) \
-                 RETURNING id, room_id, seq, created_at), \
-             logged AS ( \
-                 INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) \
-                 SELECT room_id, seq, 'message', id, NULL, created_at FROM stored) \
-             SELECT id, room_id, seq FROM stored",
+            "INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) \
+             SELECT room_id, seq, author_id, content, client_id, created_at, FALSE \
+             FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::int8[]) \
+                 AS v(room_id, seq, author_id, content, client_id, created_at) \
+             RETURNING id, room_id, seq",
         )
         .bind(column(|new| new.room_id))
         .bind(fresh.iter().map(|&i| seqs[i]).collect::<Vec<i64>>())

@@ -246,17 +246,29 @@ impl From<MessageRow> for Message {
     }
 }
 
-/// One row of the event log joined with what its payload is rebuilt from.
+/// A room's events after a seq, joined with what their payloads are rebuilt from. A
+/// message's event is its row in `messages` (same room and seq); `room_events` logs every
+/// other kind (migration 0002). Each side is read up to the limit along its (room, seq)
+/// index and the two are merged; a `message` row left in the log by an older node is
+/// skipped, so no seq is served twice.
 pub const EVENT_QUERY: &str = "SELECT e.seq, e.kind, \
        m.id AS m_id, m.seq AS m_seq, m.author_id AS m_author_id, au.username AS m_author_username, \
        m.content AS m_content, m.client_id AS m_client_id, m.created_at AS m_created_at, \
        m.edited_at AS m_edited_at, m.deleted AS m_deleted, \
        u.id AS u_id, u.username AS u_username, u.is_admin AS u_is_admin, u.created_at AS u_created_at \
-     FROM room_events e \
+     FROM ( \
+         SELECT seq, kind, message_id, user_id FROM ( \
+             SELECT seq, kind, message_id, user_id FROM room_events \
+             WHERE room_id = $1 AND seq > $2 AND kind <> 'message' ORDER BY seq LIMIT $3) AS logged \
+         UNION ALL \
+         SELECT seq, kind, message_id, user_id FROM ( \
+             SELECT seq, 'message' AS kind, id AS message_id, CAST(NULL AS BIGINT) AS user_id FROM messages \
+             WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) AS posted \
+     ) AS e \
      LEFT JOIN messages m ON m.id = e.message_id \
      LEFT JOIN users au ON au.id = m.author_id \
      LEFT JOIN users u ON u.id = e.user_id \
-     WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3";
+     ORDER BY e.seq LIMIT $3";
 
 #[derive(sqlx::FromRow)]
 pub struct EventRow {

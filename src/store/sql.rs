@@ -236,16 +236,6 @@ macro_rules! sql_store {
                 .bind(new.now.millis())
                 .fetch_one(&mut **tx)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) \
-                     VALUES ($1, $2, 'message', $3, NULL, $4)",
-                )
-                .bind(new.room_id)
-                .bind(seq)
-                .bind(message_id)
-                .bind(new.now.millis())
-                .execute(&mut **tx)
-                .await?;
                 sqlx::query("UPDATE room_members SET last_read_seq = $3 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3")
                     .bind(new.room_id)
                     .bind(new.author_id)

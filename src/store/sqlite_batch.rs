@@ -8,7 +8,7 @@
 //! docs/BENCHMARKS.md, session 7), and each batch also built and parsed SQL text with
 //! thousands of parameters. sqlx lends a connection's handle out for direct calls
 //! (`SqliteConnection::lock_handle`), its worker waiting meanwhile, so the batch still runs
-//! on the single writer connection, and here six prepared statements run one row at a
+//! on the single writer connection, and here five prepared statements run one row at a
 //! time on the calling thread.
 //!
 //! The decisions are [`BatchPlan`]'s, as on PostgreSQL's path, and joining a room (a first
@@ -125,10 +125,6 @@ fn write(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, Stor
         "INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, FALSE)",
     )?;
-    let mut insert_event = tx.prepare(
-        "INSERT INTO room_events (room_id, seq, kind, message_id, user_id, created_at) \
-         VALUES (?1, ?2, 'message', ?3, NULL, ?4)",
-    )?;
     let mut ids = vec![0i64; batch.len()];
     for &i in &fresh {
         let new = &batch[i];
@@ -142,7 +138,6 @@ fn write(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, Stor
             at
         ])?;
         ids[i] = tx.last_insert_rowid();
-        insert_event.execute(params![new.room_id, seqs[i], ids[i], at])?;
     }
 
     let mut mark_read = tx.prepare(

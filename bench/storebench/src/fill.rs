@@ -3,8 +3,8 @@
 //! SQL straight into the schema, because one transaction per message would take hours.
 //!
 //! The bulk rows are what `post_message` would have written had the room members posted
-//! them one by one: per room gapless seqs after the `member_joined` events, one `message`
-//! row in `room_events` per message, `rooms.last_seq` at the last seq, and each author's
+//! them one by one: per room gapless seqs after the `member_joined` events (a message is
+//! its own event, with no row in `room_events`), `rooms.last_seq` at the last seq, and each author's
 //! read marker at their own last message. Rooms are interleaved (every round posts one
 //! message to each room, in a shuffled order) so a room's messages are spread over the
 //! table as in a live server, rather than stored contiguously, which would flatter reads.
@@ -361,8 +361,7 @@ const TX_ROWS: usize = 100_000;
 /// 32,766-variable limit while making per-statement overhead negligible.
 const SQLITE_STATEMENT_ROWS: usize = 500;
 
-/// Writes `total` messages into the rooms, with their events, room counters and read
-/// markers. The rooms' `last_seq` are updated in `rooms` too.
+/// Writes `total` messages into the rooms, with their room counters and read markers. The rooms' `last_seq` are updated in `rooms` too.
 pub async fn bulk_fill(
     backend: Backend,
     url: &str,
@@ -422,19 +421,6 @@ async fn fill_sqlite(
                     .push_bind(row.seq)
                     .push_bind(row.author_id)
                     .push_bind(row.content.as_str())
-                    .push_bind(row.created_at);
-            })
-            .build()
-            .execute(&mut *tx)
-            .await?;
-            QueryBuilder::new(
-                "INSERT INTO room_events (room_id, seq, kind, message_id, created_at) ",
-            )
-            .push_values(chunk, |mut b, row| {
-                b.push_bind(row.room_id)
-                    .push_bind(row.seq)
-                    .push("'message'")
-                    .push_bind(row.id)
                     .push_bind(row.created_at);
             })
             .build()
@@ -511,14 +497,12 @@ async fn fill_postgres(
     let mut generator = Generator::new(rooms, total, first_id, seed);
     let mut progress = Progress::new(total);
     let mut messages = String::new();
-    let mut events = String::new();
     loop {
         let batch = generator.next_batch(TX_ROWS);
         if batch.is_empty() {
             break;
         }
         messages.clear();
-        events.clear();
         for row in &batch {
             let _ = write!(
                 messages,
@@ -527,11 +511,6 @@ async fn fill_postgres(
             );
             copy_text(&mut messages, &row.content);
             let _ = writeln!(messages, "\t{}", row.created_at);
-            let _ = writeln!(
-                events,
-                "{}\t{}\tmessage\t{}\t{}",
-                row.room_id, row.seq, row.id, row.created_at
-            );
         }
         let mut tx = conn.begin().await?;
         let mut copy = tx
@@ -540,11 +519,6 @@ async fn fill_postgres(
             )
             .await?;
         copy.send(messages.as_bytes()).await?;
-        copy.finish().await?;
-        let mut copy = tx
-            .copy_in_raw("COPY room_events (room_id, seq, kind, message_id, created_at) FROM STDIN")
-            .await?;
-        copy.send(events.as_bytes()).await?;
         copy.finish().await?;
         tx.commit().await?;
         progress.add(batch.len() as u64);
