@@ -916,10 +916,15 @@ async fn concurrent_joining_posts_are_all_stored(store: S) {
 async fn delete_room_returns_the_next_seq(store: S) {
     let ann = user(&store, "ann").await;
     let room_id = room(&store, &ann, "room", false).await;
-    post(&store, room_id, &ann, "one").await;
+    let one = post(&store, room_id, &ann, "one").await;
     post(&store, room_id, &ann, "two").await;
     assert_eq!(store.delete_room(room_id).await.unwrap(), Some(3));
     assert!(store.room(room_id).await.unwrap().is_none());
+    assert_eq!(
+        store.message(room_id, one.id).await.unwrap(),
+        None,
+        "a room's messages go with it"
+    );
     let gone = store
         .history_page(ann.id, room_id, Page::Newest, 10)
         .await

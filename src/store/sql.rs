@@ -694,10 +694,18 @@ macro_rules! sql_store {
             fn delete_room(&self, room_id: i64) -> StoreFuture<'_, Option<i64>> {
                 Box::pin(async move {
                     let _timer = QueryTimer::start("delete_room");
+                    // The room's row goes first: its lock holds off any writer still
+                    // storing a message there. Messages are deleted here, not by a
+                    // foreign key (PostgreSQL's migration 0003 says why).
+                    let mut tx = self.writer().begin().await?;
                     let last_seq: Option<i64> = sqlx::query_scalar("DELETE FROM rooms WHERE id = $1 RETURNING last_seq")
                         .bind(room_id)
-                        .fetch_optional(self.writer())
+                        .fetch_optional(&mut *tx)
                         .await?;
+                    if last_seq.is_some() {
+                        sqlx::query("DELETE FROM messages WHERE room_id = $1").bind(room_id).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
                     Ok(last_seq.map(|seq| seq + 1))
                 })
             }
