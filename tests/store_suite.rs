@@ -110,6 +110,17 @@ async fn post(store: &S, room_id: i64, author: &UserRecord, content: &str) -> Me
     }
 }
 
+/// What each message of a batch was answered, none of them an error.
+async fn answers(store: &S, batch: Vec<NewMessage>) -> Vec<PostOutcome> {
+    store
+        .post_messages(batch)
+        .await
+        .expect("batch answered")
+        .into_iter()
+        .map(|r| r.expect("each answered"))
+        .collect()
+}
+
 async fn last_seq(store: &S, room_id: i64) -> i64 {
     store.room(room_id).await.unwrap().expect("room").last_seq
 }
@@ -953,13 +964,7 @@ async fn a_batch_is_stored_together(store: S) {
         message(first, &ann, "a again", Some("c1")),
         message(first, &ann, "d", None),
     ];
-    let results: Vec<PostOutcome> = store
-        .post_messages(batch)
-        .await
-        .expect("batch stored")
-        .into_iter()
-        .map(|r| r.expect("each stored"))
-        .collect();
+    let results = answers(&store, batch).await;
     let created = |i: usize| match &results[i] {
         PostOutcome::Created { message, events } => (message.clone(), events.clone()),
         other => panic!("message {i} not created: {other:?}"),
@@ -1002,13 +1007,7 @@ async fn posting_needs_standing_in_the_room(store: S) {
         message(9999, &ann, "nowhere", None),
         message(private, &ann, "owner's note", None),
     ];
-    let results: Vec<PostOutcome> = store
-        .post_messages(batch)
-        .await
-        .expect("batch stored")
-        .into_iter()
-        .map(|r| r.expect("each answered"))
-        .collect();
+    let results = answers(&store, batch).await;
     assert_eq!(results[0], PostOutcome::Denied(Denied::NotFound));
     assert!(matches!(&results[1], PostOutcome::Created { events, .. } if events.len() == 2));
     assert_eq!(results[2], PostOutcome::Denied(Denied::NotFound));
@@ -1104,13 +1103,7 @@ async fn a_batch_of_members_is_stored_together(store: S) {
         message(first, &ann, "d", None),
         message(second, &ann, "e", Some("a2")),
     ];
-    let results: Vec<PostOutcome> = store
-        .post_messages(batch)
-        .await
-        .expect("batch stored")
-        .into_iter()
-        .map(|r| r.expect("each answered"))
-        .collect();
+    let results = answers(&store, batch).await;
     let created = |i: usize| match &results[i] {
         PostOutcome::Created { message, events } => {
             assert_eq!(events.len(), 1, "a member's post makes one event");

@@ -13,6 +13,7 @@ use crate::domain::event::{EventKind, RoomEvent};
 use crate::domain::model::{Author, Message};
 use crate::domain::rules::{Access, Denied, PostMode};
 
+use super::rows::parse_role;
 use super::{NewMessage, PostOutcome, StoreError, StoreResult};
 
 /// Why a batch was not stored; none of it was.
@@ -28,6 +29,26 @@ pub enum BatchError {
 /// (room, user) → the user's standing in the room, and their username. A pair whose room
 /// does not exist has no entry.
 pub type Standings = HashMap<(i64, i64), (Access, String)>;
+
+/// A standing as the database reads it: room id, user id, the room's `is_private` and
+/// `is_direct`, the user's role there (`None`: not a member) and their username.
+pub type StandingRow = (i64, i64, bool, bool, Option<String>, String);
+
+/// Standings from the rows read for them.
+pub fn standings_from(rows: impl IntoIterator<Item = StandingRow>) -> StoreResult<Standings> {
+    let mut standings = Standings::new();
+    for (room_id, user_id, is_private, is_direct, role, username) in rows {
+        let role = role.as_deref().map(parse_role).transpose()?;
+        let access = Access {
+            is_private,
+            is_direct,
+            role,
+            is_server_admin: false,
+        };
+        standings.insert((room_id, user_id), (access, username));
+    }
+    Ok(standings)
+}
 
 /// The domain's posting rule for one message, given the standings read for it (the
 /// server-admin flag is the message's own).

@@ -93,7 +93,7 @@ impl PostgresStore {
     /// to decide.
     async fn post_batch_in_tx(tx: &mut Tx, batch: &[NewMessage]) -> StoreResult<Vec<PostOutcome>> {
         let (rooms, users): (Vec<i64>, Vec<i64>) = posters(batch).into_iter().unzip();
-        let standing_rows: Vec<(i64, i64, bool, bool, Option<String>, String)> = sqlx::query_as(
+        let standings: Vec<StandingRow> = sqlx::query_as(
             "SELECT r.id, u.id, r.is_private, r.is_direct, rm.role, u.username \
              FROM UNNEST($1::int8[], $2::int8[]) AS v(room_id, user_id) \
              JOIN rooms r ON r.id = v.room_id \
@@ -104,18 +104,7 @@ impl PostgresStore {
         .bind(&users)
         .fetch_all(&mut **tx)
         .await?;
-        let mut standings = Standings::with_capacity(standing_rows.len());
-        for (room_id, user_id, is_private, is_direct, role, username) in standing_rows {
-            let role = role.as_deref().map(parse_role).transpose()?;
-            let access = Access {
-                is_private,
-                is_direct,
-                role,
-                is_server_admin: false,
-            };
-            standings.insert((room_id, user_id), (access, username));
-        }
-        let mut plan = BatchPlan::new(batch, standings);
+        let mut plan = BatchPlan::new(batch, standings_from(standings)?);
 
         let (authors, client_ids): (Vec<i64>, Vec<&str>) = plan.client_ids().into_iter().unzip();
         let mut existing = Vec::new();

@@ -114,7 +114,7 @@ macro_rules! sql_store {
     ($store:ty, $db:ty) => {
         use $crate::domain::event::{EventKind, RoomEvent};
         use $crate::domain::model::{Member, Message, Role, Room, RoomInfo, UNREAD_CAP};
-        use $crate::domain::rules::{next_owner, Access, PostMode};
+        use $crate::domain::rules::{next_owner, PostMode};
         use $crate::domain::time::Timestamp;
         use $crate::store::rows::{
             history_reader_from, parse_role, EventRow, HistoryReaderRow, MemberRow, MessageRow,
@@ -122,7 +122,7 @@ macro_rules! sql_store {
             MESSAGE_COLUMNS, MESSAGE_FROM, ROOM_COLUMNS, USER_COLUMNS,
         };
         use sqlx::{FromRow, Row};
-        use $crate::store::batch::{may_post, BatchError, Standings};
+        use $crate::store::batch::{may_post, standings_from, BatchError, StandingRow, Standings};
         use $crate::store::sql::QueryTimer;
         use $crate::store::{
             DeleteOutcome, HistoryRead, Membership, NewMessage, NewRefreshToken, NewRoom, NewUser, Page,
@@ -258,17 +258,11 @@ macro_rules! sql_store {
                      JOIN users u ON u.id = v.column2 \
                      LEFT JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = v.column2"
                 );
-                let mut query = sqlx::query_as::<_, (i64, i64, bool, bool, Option<String>, String)>(&sql);
+                let mut query = sqlx::query_as::<_, StandingRow>(&sql);
                 for (room_id, user_id) in pairs {
                     query = query.bind(*room_id).bind(*user_id);
                 }
-                let mut standings = Standings::with_capacity(pairs.len());
-                for (room_id, user_id, is_private, is_direct, role, username) in query.fetch_all(&mut **tx).await? {
-                    let role = role.as_deref().map(parse_role).transpose()?;
-                    let access = Access { is_private, is_direct, role, is_server_admin: false };
-                    standings.insert((room_id, user_id), (access, username));
-                }
-                Ok(standings)
+                standings_from(query.fetch_all(&mut **tx).await?)
             }
 
             /// Stores one message in its own transaction. A `client_id` that raced in from

@@ -18,13 +18,12 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::batch::{BatchError, BatchPlan, Standings, posters};
-use super::rows::{MESSAGE_COLUMNS, MESSAGE_FROM, MessageRow, parse_role, public_user};
+use super::batch::{BatchError, BatchPlan, StandingRow, posters, standings_from};
+use super::rows::{MESSAGE_COLUMNS, MESSAGE_FROM, MessageRow, public_user};
 use super::sql::{ADD_MEMBER, APPEND_EVENT, COUNT_NEW_MEMBER, NEXT_SEQ};
 use super::{NewMessage, PostOutcome, StoreError};
 use crate::domain::event::{EventKind, RoomEvent};
 use crate::domain::model::{Message, Role};
-use crate::domain::rules::Access;
 
 /// Stores `batch` in one IMMEDIATE transaction on `connection`, or none of it. The
 /// connection is left outside any transaction unless the error says the rollback failed
@@ -58,30 +57,23 @@ fn write(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, Stor
          LEFT JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = u.id \
          WHERE r.id = ?1",
     )?;
-    let mut standings = Standings::new();
+    let mut standings: Vec<StandingRow> = Vec::new();
     for (room_id, user_id) in posters(batch) {
         let found = standing
             .query_row(params![room_id, user_id], |row| {
                 Ok((
-                    row.get::<_, bool>(0)?,
-                    row.get::<_, bool>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, String>(3)?,
+                    room_id,
+                    user_id,
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
                 ))
             })
             .optional()?;
-        if let Some((is_private, is_direct, role, username)) = found {
-            let role = role.as_deref().map(parse_role).transpose()?;
-            let access = Access {
-                is_private,
-                is_direct,
-                role,
-                is_server_admin: false,
-            };
-            standings.insert((room_id, user_id), (access, username));
-        }
+        standings.extend(found);
     }
-    let mut plan = BatchPlan::new(batch, standings);
+    let mut plan = BatchPlan::new(batch, standings_from(standings)?);
 
     let mut by_client_id = tx.prepare(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.author_id = ?1 AND m.client_id = ?2"
