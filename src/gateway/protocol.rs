@@ -281,8 +281,23 @@ pub fn subscribed(room_id: i64, last_seq: i64, online: &[UserRef]) -> Utf8Bytes 
     frame(json!({"type": "subscribed", "room_id": room_id, "last_seq": last_seq, "online": online}))
 }
 
+/// The one frame every send is answered with, so it is written straight from the
+/// message rather than through a `Value` tree of copies of its fields.
+#[derive(Serialize)]
+struct Ack<'a> {
+    r#type: &'static str,
+    client_id: Option<&'a str>,
+    message: &'a Message,
+}
+
 pub fn ack(client_id: Option<&str>, message: &Message) -> Utf8Bytes {
-    frame(json!({"type": "ack", "client_id": client_id, "message": message}))
+    let ack = Ack {
+        r#type: "ack",
+        client_id,
+        message,
+    };
+    let text = serde_json::to_string(&ack).expect("an ack is string keys and plain fields");
+    Utf8Bytes::from(text)
 }
 
 pub fn typing(room_id: i64, user: &UserRef, typing: bool) -> Utf8Bytes {
@@ -320,6 +335,31 @@ pub fn pong(nonce: Option<&Value>) -> Utf8Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ack_carries_the_client_id_and_the_stored_message() {
+        let message = Message {
+            id: 3,
+            room_id: 1,
+            seq: 9,
+            author: crate::domain::model::Author {
+                id: 2,
+                username: "ann".into(),
+            },
+            content: "say \"hi\"".into(),
+            created_at: crate::domain::time::Timestamp(0),
+            edited_at: None,
+            deleted: false,
+            client_id: Some("c-1".into()),
+        };
+        let answered: Value = serde_json::from_str(&ack(Some("c-1"), &message)).unwrap();
+        assert_eq!(
+            answered,
+            json!({"type": "ack", "client_id": "c-1", "message": message})
+        );
+        let anonymous: Value = serde_json::from_str(&ack(None, &message)).unwrap();
+        assert_eq!(anonymous["client_id"], Value::Null);
+    }
 
     #[test]
     fn parses_each_client_frame() {
