@@ -26,8 +26,8 @@ use crate::domain::event::{EventKind, RoomEvent};
 use crate::domain::model::{Message, Role};
 
 /// Stores `batch` in one IMMEDIATE transaction on `connection`, or none of it. The
-/// connection is left outside any transaction unless the error says the rollback failed
-/// too (see [`in_transaction`]).
+/// connection is left outside any transaction, unless a failed batch's rollback failed
+/// too, which [`in_transaction`] tells the caller.
 pub fn post_batch(
     connection: &mut Connection,
     batch: &[NewMessage],
