@@ -52,7 +52,7 @@ pub fn standings_from(rows: impl IntoIterator<Item = StandingRow>) -> StoreResul
 
 /// The domain's posting rule for one message, given the standings read for it (the
 /// server-admin flag is the message's own).
-pub fn may_post(standings: &Standings, new: &NewMessage) -> Result<PostMode, Denied> {
+fn may_post(standings: &Standings, new: &NewMessage) -> Result<PostMode, Denied> {
     let (standing, _) = standings
         .get(&(new.room_id, new.author_id))
         .ok_or(Denied::NotFound)?;

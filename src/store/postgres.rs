@@ -8,7 +8,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
 
 // `sql_store!` brings the store's own types and rows (NewMessage, Tx, MessageRow…) in.
-use super::batch::{BatchPlan, posters};
+use super::batch::{BatchPlan, StandingRow, posters, standings_from};
 use super::sql::sql_store;
 
 /// How long a pooled connection may sit unused before it is pinged on its next use.

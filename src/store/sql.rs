@@ -87,17 +87,6 @@ pub fn param_list<DB: Params>(count: usize) -> String {
     (1..=count).map(DB::param).collect::<Vec<_>>().join(", ")
 }
 
-/// `rows` rows of `width` parameters each, numbered from 1 in order, for `VALUES …`.
-pub fn values_rows<DB: Params>(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let params = (1..=width).map(|n| DB::param(row * width + n));
-            format!("({})", params.collect::<Vec<_>>().join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Statements of the rules for joining a room, which SQLite's direct batch path
 /// ([`super::sqlite_batch`]) runs too: each parameter first appears in number order, so
 /// rusqlite binds them by position.
@@ -114,7 +103,7 @@ macro_rules! sql_store {
     ($store:ty, $db:ty) => {
         use $crate::domain::event::{EventKind, RoomEvent};
         use $crate::domain::model::{Member, Message, Role, Room, RoomInfo, UNREAD_CAP};
-        use $crate::domain::rules::{next_owner, PostMode};
+        use $crate::domain::rules::next_owner;
         use $crate::domain::time::Timestamp;
         use $crate::store::rows::{
             history_reader_from, parse_role, EventRow, HistoryReaderRow, MemberRow, MessageRow,
@@ -122,7 +111,7 @@ macro_rules! sql_store {
             MESSAGE_COLUMNS, MESSAGE_FROM, ROOM_COLUMNS, USER_COLUMNS,
         };
         use sqlx::{FromRow, Row};
-        use $crate::store::batch::{may_post, standings_from, BatchError, StandingRow, Standings};
+        use $crate::store::batch::BatchError;
         use $crate::store::sql::QueryTimer;
         use $crate::store::{
             DeleteOutcome, HistoryRead, Membership, NewMessage, NewRefreshToken, NewRoom, NewUser, Page,
@@ -199,90 +188,20 @@ macro_rules! sql_store {
                 Ok(row.map(Into::into))
             }
 
-            /// Stores one message inside `tx`: joins the author first when asked, takes the
-            /// room's next seq, appends the event and moves the author's read marker.
-            async fn post_in_tx(tx: &mut Tx, new: &NewMessage) -> StoreResult<PostOutcome> {
-                let standings = Self::standings_in_tx(tx, &[(new.room_id, new.author_id)]).await?;
-                let join = match may_post(&standings, new) {
-                    Ok(mode) => mode == PostMode::JoinFirst,
-                    Err(denied) => return Ok(PostOutcome::Denied(denied)),
-                };
-                if let Some(client_id) = &new.client_id {
-                    let sql = format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.author_id = $1 AND m.client_id = $2"
-                    );
-                    let existing: Option<MessageRow> =
-                        sqlx::query_as(&sql).bind(new.author_id).bind(client_id).fetch_optional(&mut **tx).await?;
-                    if let Some(existing) = existing {
-                        return Ok(PostOutcome::Existing(existing.into()));
-                    }
-                }
-                let mut events = Vec::with_capacity(2);
-                if join {
-                    if let Some(joined) = Self::add_member_in_tx(tx, new.room_id, new.author_id, Role::Member, new.now).await? {
-                        events.push(joined);
-                    }
-                }
-                let seq = Self::next_seq(tx, new.room_id).await?;
-                let message_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO messages (room_id, seq, author_id, content, client_id, created_at, deleted) \
-                     VALUES ($1, $2, $3, $4, $5, $6, FALSE) RETURNING id",
-                )
-                .bind(new.room_id)
-                .bind(seq)
-                .bind(new.author_id)
-                .bind(&new.content)
-                .bind(&new.client_id)
-                .bind(new.now.millis())
-                .fetch_one(&mut **tx)
-                .await?;
-                sqlx::query("UPDATE room_members SET last_read_seq = $3 WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3")
-                    .bind(new.room_id)
-                    .bind(new.author_id)
-                    .bind(seq)
-                    .execute(&mut **tx)
-                    .await?;
-                let message = Self::message_in_tx(tx, message_id).await?;
-                events.push(RoomEvent { room_id: new.room_id, seq, kind: EventKind::Message { message: message.clone() } });
-                Ok(PostOutcome::Created { message, events })
-            }
-
-            /// Each (room, user)'s standing (the server-admin flag is each message's) and the
-            /// user's name, read in the transaction that stores their messages, so a removal
-            /// that committed first is always seen. A room that does not exist has no entry.
-            async fn standings_in_tx(tx: &mut Tx, pairs: &[(i64, i64)]) -> StoreResult<Standings> {
-                let values = $crate::store::sql::values_rows::<$db>(pairs.len(), 2);
-                let sql = format!(
-                    "SELECT r.id, u.id, r.is_private, r.is_direct, rm.role, u.username FROM (VALUES {values}) AS v \
-                     JOIN rooms r ON r.id = v.column1 \
-                     JOIN users u ON u.id = v.column2 \
-                     LEFT JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = v.column2"
-                );
-                let mut query = sqlx::query_as::<_, StandingRow>(&sql);
-                for (room_id, user_id) in pairs {
-                    query = query.bind(*room_id).bind(*user_id);
-                }
-                standings_from(query.fetch_all(&mut **tx).await?)
-            }
-
-            /// Stores one message in its own transaction. A `client_id` that raced in from
-            /// another connection answers with that connection's message.
+            /// Stores one message in its own transaction, as a batch of one (the rules are
+            /// the batch's). A `client_id` that raced in from another connection answers
+            /// with that connection's message.
             async fn post_alone(&self, new: &NewMessage) -> StoreResult<PostOutcome> {
-                let mut tx = self.writer().begin().await?;
-                match Self::post_in_tx(&mut tx, new).await {
-                    Ok(outcome) => {
-                        tx.commit().await?;
-                        Ok(outcome)
-                    }
-                    Err(StoreError::Conflict(what)) if new.client_id.is_some() => {
-                        tx.rollback().await?;
+                match self.post_batch(std::slice::from_ref(new)).await {
+                    Ok(mut outcomes) => outcomes.pop().ok_or_else(|| StoreError::Other("unanswered send".into())),
+                    Err(BatchError::Statement(StoreError::Conflict(what))) if new.client_id.is_some() => {
                         let client_id = new.client_id.as_deref().unwrap_or_default();
                         match self.message_by_client_id(new.author_id, client_id).await? {
                             Some(existing) => Ok(PostOutcome::Existing(existing)),
                             None => Err(StoreError::Conflict(what)),
                         }
                     }
-                    Err(other) => Err(other),
+                    Err(BatchError::Statement(e) | BatchError::Transaction(e)) => Err(e),
                 }
             }
 
