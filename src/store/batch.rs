@@ -1,9 +1,10 @@
 //! The decisions of a send batch that do not touch the database: who may post, which
 //! `client_id`s answer with an earlier message, which messages are new, the seq each new
-//! message takes and the outcome each sender gets. Both ways of writing a batch (sqlx
-//! statements in [`super::sql`], and SQLite's direct path in [`super::sqlite_batch`]) read
-//! and write through their own connection and leave every decision to [`BatchPlan`], so
-//! the two cannot disagree.
+//! message takes and the outcome each sender gets. Both ways of writing a batch
+//! (PostgreSQL's array statements in `postgres.rs`, and SQLite's direct path in
+//! [`super::sqlite_batch`]) read and write through their own connection and leave every
+//! decision to [`BatchPlan`], so the two cannot disagree; a message stored on its own is
+//! a batch of one.
 //!
 //! Depends on `domain` and the store's own types only.
 

@@ -1,7 +1,9 @@
 //! The SQL both backends share, written once and instantiated per backend by
 //! [`sql_store!`]: `sql_store!(SqliteStore, sqlx::Sqlite)` expands to the full
 //! [`Store`](super::Store) implementation for that backend, which must provide
-//! `fn reader(&self) -> &Pool<DB>` and `fn writer(&self) -> &Pool<DB>`.
+//! `fn reader(&self) -> &Pool<DB>`, `fn writer(&self) -> &Pool<DB>` and its own way of
+//! storing a send batch, `async fn post_batch(&self, &[NewMessage])` (the hot path, where
+//! the backends differ: [`super::sqlite_batch`], and `postgres.rs`).
 //!
 //! A macro rather than generics: sqlx's generic executor bounds would have to be repeated
 //! on every method, while the SQL itself is identical on both databases.
@@ -30,61 +32,35 @@ impl Drop for QueryTimer {
     }
 }
 
-/// Parameter markers for statements built at run time, each of which binds every
-/// parameter once, in order. PostgreSQL needs `$n`. SQLite finds each named parameter by
-/// a linear scan, so binding k of them costs O(k²) — most of a 256-message batch's time
-/// went there — while its anonymous `?` markers cost nothing.
-///
-/// Also where the dialects part on locking: a batch takes its rooms' row locks in id
-/// order on PostgreSQL, whose concurrent writers would otherwise deadlock when one
-/// multi-row UPDATE locks rows in whatever order its plan visits them. SQLite needs no
-/// such statement: its single writer connection runs one transaction at a time. And on
-/// the shape of a history page: one JSON row on SQLite, rows on PostgreSQL.
-pub trait Params {
+/// Where the two dialects part. On locking: every PostgreSQL writer takes a room's row
+/// lock before anything else touches the room (see `add_member_in_tx`), since its
+/// concurrent writers would otherwise deadlock; SQLite needs no such statement, as its
+/// single writer connection runs one transaction at a time. On the shape of a history
+/// page: one JSON row on SQLite, rows on PostgreSQL.
+pub trait Dialect {
     /// Wraps a history page query to return the page as one row, where that is faster
     /// (see [`page_as_json`](super::rows::page_as_json)).
     fn page_as_one_row(page_query: &str) -> Option<String>;
-    fn param(n: usize) -> String;
-    /// A statement locking `count` rooms (bound as parameters) in id order, if needed.
-    fn lock_rooms_in_order(count: usize) -> Option<String>;
+    /// A statement locking the room bound as `$1`, if the backend needs one.
+    const LOCK_ROOM: Option<&'static str>;
 }
 
-impl Params for sqlx::Sqlite {
+impl Dialect for sqlx::Sqlite {
     fn page_as_one_row(page_query: &str) -> Option<String> {
         Some(super::rows::page_as_json(page_query))
     }
 
-    fn param(_: usize) -> String {
-        "?".to_owned()
-    }
-
-    fn lock_rooms_in_order(_: usize) -> Option<String> {
-        None
-    }
+    const LOCK_ROOM: Option<&'static str> = None;
 }
 
-impl Params for sqlx::Postgres {
+impl Dialect for sqlx::Postgres {
     /// None: PostgreSQL's rows arrive together on the socket, and building JSON costs
     /// the server more than sending them (page p50 1.15 ms as JSON, 0.69 ms as rows).
     fn page_as_one_row(_: &str) -> Option<String> {
         None
     }
 
-    fn param(n: usize) -> String {
-        format!("${n}")
-    }
-
-    fn lock_rooms_in_order(count: usize) -> Option<String> {
-        let ids = param_list::<Self>(count);
-        Some(format!(
-            "SELECT id FROM rooms WHERE id IN ({ids}) ORDER BY id FOR UPDATE"
-        ))
-    }
-}
-
-/// `count` parameters numbered from 1, for an `IN (…)` list.
-pub fn param_list<DB: Params>(count: usize) -> String {
-    (1..=count).map(DB::param).collect::<Vec<_>>().join(", ")
+    const LOCK_ROOM: Option<&'static str> = Some("SELECT id FROM rooms WHERE id = $1 FOR UPDATE");
 }
 
 /// Statements of the rules for joining a room, which SQLite's direct batch path
@@ -218,8 +194,8 @@ macro_rules! sql_store {
                 role: Role,
                 now: Timestamp,
             ) -> StoreResult<Option<RoomEvent>> {
-                if let Some(sql) = <$db as $crate::store::sql::Params>::lock_rooms_in_order(1) {
-                    sqlx::query(&sql).bind(room_id).execute(&mut **tx).await?;
+                if let Some(sql) = <$db as $crate::store::sql::Dialect>::LOCK_ROOM {
+                    sqlx::query(sql).bind(room_id).execute(&mut **tx).await?;
                 }
                 let inserted = sqlx::query($crate::store::sql::ADD_MEMBER)
                 .bind(room_id)
@@ -905,7 +881,7 @@ macro_rules! sql_store {
                         "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.room_id = $1 {filter} ORDER BY m.seq {order} LIMIT {limit}"
                     );
                     let reader_from = history_reader_from("$1");
-                    if let Some(page_row) = <$db as $crate::store::sql::Params>::page_as_one_row(&page) {
+                    if let Some(page_row) = <$db as $crate::store::sql::Dialect>::page_as_one_row(&page) {
                         // One row: the reader's standing and the page as a JSON array.
                         let sql = format!(
                             "SELECT {HISTORY_READER_COLUMNS}, ({page_row}) AS page FROM {reader_from} WHERE u.id = {reader_param}"
