@@ -1,6 +1,13 @@
-//! PostgreSQL, for larger installations and for clusters of several Banter nodes. One
-//! pool serves reads and writes; per-room ordering comes from the row lock that taking
+//! PostgreSQL, for larger installations and for clusters of several Banter nodes. Reads
+//! and writes have a pool each; per-room ordering comes from the row lock that taking
 //! the next seq holds until commit.
+//!
+//! The read pool is small on purpose: twice this host's cores. Each connection is a
+//! PostgreSQL process, and more runnable processes than cores only queue in the kernel's
+//! scheduler instead of in the pool, where the wait is fair and cheap. With 16 read
+//! connections on 2 cores, HTTP history pages at 2,000/s had a p99 of 43–67 ms; with 4,
+//! 8–14 ms, and PostgreSQL used a fifth less CPU (docs/BENCHMARKS.md, session 9). Writes
+//! have their own pool so that a burst of reads never keeps a message writer waiting.
 
 use std::time::Duration;
 
@@ -14,38 +21,56 @@ use super::sql::sql_store;
 /// How long a pooled connection may sit unused before it is pinged on its next use.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
+/// Message writers: each room's sends go to writer `room_id mod MESSAGE_WRITERS`, so the
+/// batches of different writers never wait on each other's room locks.
+const MESSAGE_WRITERS: usize = 4;
+
+/// A pool of at most `size` connections to `url`.
+async fn pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
+    // sqlx pings a connection when it is released (always) and again when it is acquired
+    // (by default): three round trips to the server per query. A connection released a
+    // moment ago was just found alive, so only one that sat idle long enough to have been
+    // cut (a server restart, a proxy's idle timeout) is pinged.
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at DATABASE_URL: {e}"))
+}
+
+/// Connections for the HTTP API's own writes (joins, edits, accounts…), beside one per
+/// message writer.
+const OTHER_WRITERS: u32 = 4;
+
 pub struct PostgresStore {
-    pool: PgPool,
+    readers: PgPool,
+    writers: PgPool,
 }
 
 impl PostgresStore {
     /// Connects to the database named by a `postgres://` URL and migrates it (the
     /// migrator takes an advisory lock, so nodes starting together do not collide).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        // sqlx pings a connection when it is released (always) and again when it is
-        // acquired (by default): three round trips to the server per query. A connection
-        // released a moment ago was just found alive, so only one that sat idle long
-        // enough to have been cut (a server restart, a proxy's idle timeout) is pinged.
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(false)
-            .before_acquire(|connection, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= IDLE_BEFORE_PING {
-                        connection.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect(url)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at DATABASE_URL: {e}"))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let readers = u32::try_from(2 * cores).unwrap_or(u32::MAX).max(2);
+        let message_writers = u32::try_from(MESSAGE_WRITERS).unwrap_or(u32::MAX);
+        let writers = pool(url, message_writers + OTHER_WRITERS).await?;
         sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
+            .run(&writers)
             .await
             .map_err(|e| anyhow::anyhow!("cannot migrate the PostgreSQL database: {e}"))?;
-        Ok(Self { pool })
+        let readers = pool(url, readers).await?;
+        Ok(Self { readers, writers })
     }
 
     async fn backup(&self, _path: &str) -> super::StoreResult<()> {
@@ -57,13 +82,13 @@ impl PostgresStore {
     }
 
     fn write_concurrency(&self) -> usize {
-        4
+        MESSAGE_WRITERS
     }
 
     /// Stores a batch in one transaction, or none of it.
     async fn post_batch(&self, batch: &[NewMessage]) -> Result<Vec<PostOutcome>, BatchError> {
         let mut tx = self
-            .pool
+            .writers
             .begin()
             .await
             .map_err(|e| BatchError::Transaction(e.into()))?;
@@ -222,11 +247,11 @@ impl PostgresStore {
     }
 
     fn writer(&self) -> &PgPool {
-        &self.pool
+        &self.writers
     }
 
     fn reader(&self) -> &PgPool {
-        &self.pool
+        &self.readers
     }
 }
 

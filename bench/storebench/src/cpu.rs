@@ -5,14 +5,17 @@
 //! Read from /proc (Linux only; elsewhere every figure is zero). All counters are in
 //! clock ticks, so they are compared with each other, never with wall time.
 
+use std::collections::HashMap;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     busy: u64,
     all: u64,
     own: u64,
-    postgres: u64,
+    /// Ticks of each `postgres` process by pid: backends come and go between
+    /// snapshots, so only each survivor's own growth is comparable.
+    postgres: HashMap<u32, u64>,
 }
 
 /// CPU use over an interval, in cores (0..=nproc).
@@ -42,7 +45,12 @@ impl Snapshot {
         let share = |now: u64, then: u64| now.saturating_sub(then) as f64 / all * cores as f64;
         let busy = share(self.busy, earlier.busy);
         let own = share(self.own, earlier.own);
-        let postgres = share(self.postgres, earlier.postgres);
+        let postgres_ticks = self
+            .postgres
+            .iter()
+            .map(|(pid, now)| now.saturating_sub(earlier.postgres.get(pid).copied().unwrap_or(0)))
+            .sum();
+        let postgres = share(postgres_ticks, 0);
         Usage {
             busy,
             own,
@@ -90,25 +98,20 @@ fn process_ticks(path: &str) -> Option<u64> {
 }
 
 /// CPU ticks of every process named `postgres` now alive (the server and its backends,
-/// whichever database they serve). A backend that exits within the interval takes its
-/// ticks with it, which then count as "other processes".
-fn postgres_ticks() -> u64 {
+/// whichever database they serve), by pid. A backend that exits within the interval
+/// takes its ticks with it, which then count as "other processes".
+fn postgres_ticks() -> HashMap<u32, u64> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return HashMap::new();
     };
     entries
         .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path())))
+        .filter(|(_, path)| {
+            std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.trim() == "postgres")
         })
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
-        })
-        .filter_map(|e| process_ticks(&e.path().join("stat").to_string_lossy()))
-        .sum()
+        .filter_map(|(pid, path)| Some((pid, process_ticks(&path.join("stat").to_string_lossy())?)))
+        .collect()
 }
 
 /// The 1-, 5- and 15-minute load averages.
