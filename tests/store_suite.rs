@@ -1031,20 +1031,21 @@ async fn posting_needs_standing_in_the_room(store: S) {
     );
 }
 
-/// A batch as large as the writer takes (1,024) still goes in one transaction: the
-/// poster who joins, last in the batch, joins before every message of it.
+/// A batch as large as the writer takes (the store's `max_batch`) still goes in one
+/// transaction: the poster who joins, last in the batch, joins before every message of it.
 async fn a_full_batch_is_stored_together(store: S) {
+    let full = store.send_batching().max_batch;
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     let room_id = room(&store, &ann, "room", false).await;
     let start = last_seq(&store, room_id).await;
-    let mut batch: Vec<NewMessage> = (0..1023)
+    let mut batch: Vec<NewMessage> = (0..full - 1)
         .map(|i| message(room_id, &ann, &format!("m{i}"), Some(&format!("c{i}"))))
         .collect();
     batch.push(message(room_id, &bob, "joined", Some("c0")));
     let results = store.post_messages(batch).await.expect("batch stored");
-    let PostOutcome::Created { events, .. } = results[1023].as_ref().expect("stored") else {
-        panic!("bob's message was not created: {:?}", results[1023]);
+    let PostOutcome::Created { events, .. } = results[full - 1].as_ref().expect("stored") else {
+        panic!("bob's message was not created: {:?}", results[full - 1]);
     };
     assert!(matches!(&events[0].kind, EventKind::MemberJoined { user } if user.id == bob.id));
     assert_eq!(
@@ -1052,8 +1053,9 @@ async fn a_full_batch_is_stored_together(store: S) {
         start + 1,
         "the batch was stored message by message"
     );
-    assert_eq!(last_seq(&store, room_id).await, start + 1025);
-    let again: Vec<NewMessage> = (0..1024)
+    let full_seqs = i64::try_from(full).expect("a batch size fits a seq");
+    assert_eq!(last_seq(&store, room_id).await, start + full_seqs + 1);
+    let again: Vec<NewMessage> = (0..full)
         .map(|i| message(room_id, &ann, "again", Some(&format!("c{i}"))))
         .collect();
     let repeats = store.post_messages(again).await.expect("answered");
@@ -1061,8 +1063,8 @@ async fn a_full_batch_is_stored_together(store: S) {
         .iter()
         .filter(|r| matches!(r, Ok(PostOutcome::Existing(_))))
         .count();
-    assert_eq!(existing, 1023, "c1023 was never ann's");
-    assert_eq!(last_seq(&store, room_id).await, start + 1026);
+    assert_eq!(existing, full - 1, "the last client_id was never ann's");
+    assert_eq!(last_seq(&store, room_id).await, start + full_seqs + 2);
 }
 
 /// A batch of members' messages (no one joins: SQLite's direct path): rooms take their

@@ -101,7 +101,7 @@ pub struct Service {
 impl Service {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, auth: AuthConfig) -> Self {
         let writer =
-            writer::MessageWriter::start(store.clone(), bus.clone(), store.write_concurrency());
+            writer::MessageWriter::start(store.clone(), bus.clone(), store.send_batching());
         Self {
             store,
             bus,

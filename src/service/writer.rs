@@ -1,5 +1,5 @@
 //! Group commit for messages. Sends from every connection and request go through a
-//! writer's queue; the writer takes whatever is waiting (up to `MAX_BATCH`) and stores it
+//! writer's queue; the writer takes whatever is waiting (up to the store's `max_batch`) and stores it
 //! in one transaction — one commit, one fsync — then publishes the events and answers
 //! each sender. Under load batches grow by themselves; alone, a message is stored at once.
 //!
@@ -15,9 +15,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, Notice};
-use crate::store::{NewMessage, PostOutcome, Store, StoreError, StoreResult};
+use crate::store::{NewMessage, PostOutcome, SendBatching, Store, StoreError, StoreResult};
 
-const MAX_BATCH: usize = 1024;
 /// Sends waiting for each writer.
 const QUEUE: usize = 8192;
 
@@ -32,12 +31,16 @@ pub(super) struct MessageWriter {
 }
 
 impl MessageWriter {
-    /// Starts `writers` writer tasks (one is right for SQLite's single writer).
-    pub(super) fn start(store: Arc<dyn Store>, bus: Arc<dyn Bus>, writers: usize) -> Self {
-        let (queues, batches): (Vec<_>, Vec<_>) = (0..writers.max(1))
+    /// Starts the writer tasks `batching` asks for.
+    pub(super) fn start(store: Arc<dyn Store>, bus: Arc<dyn Bus>, batching: SendBatching) -> Self {
+        let max_batch = batching.max_batch.max(1);
+        let (queues, batches): (Vec<_>, Vec<_>) = (0..batching.writers.max(1))
             .map(|_| {
                 let (jobs, queue) = mpsc::channel(QUEUE);
-                (jobs, write_batches(queue, store.clone(), bus.clone()))
+                (
+                    jobs,
+                    write_batches(queue, max_batch, store.clone(), bus.clone()),
+                )
             })
             .unzip();
         let writer = async move {
@@ -80,10 +83,15 @@ impl MessageWriter {
     }
 }
 
-async fn write_batches(mut queue: mpsc::Receiver<Job>, store: Arc<dyn Store>, bus: Arc<dyn Bus>) {
+async fn write_batches(
+    mut queue: mpsc::Receiver<Job>,
+    max_batch: usize,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+) {
     loop {
         let mut batch = Vec::new();
-        if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        if queue.recv_many(&mut batch, max_batch).await == 0 {
             return;
         }
         batch.sort_by_key(|job| job.new.room_id);

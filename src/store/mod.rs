@@ -269,12 +269,21 @@ pub enum Page {
     After(i64),
 }
 
+/// How a store wants sends grouped (the service's message writer follows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendBatching {
+    /// Batches stored at once, each by its own writer (1 for SQLite's single writer).
+    pub writers: usize,
+    /// Most messages in one batch, and so in one transaction.
+    pub max_batch: usize,
+}
+
 /// Storage for everything Banter keeps. Every write that changes what a room's
 /// subscribers see returns the [`RoomEvent`]s it stored, each with the room's next seq,
 /// assigned in the same transaction.
 pub trait Store: Send + Sync + 'static {
-    /// How many write transactions can usefully run at once (1 for SQLite's single writer).
-    fn write_concurrency(&self) -> usize;
+    /// How message sends are best grouped into transactions on this database.
+    fn send_batching(&self) -> SendBatching;
 
     /// Answers when the database can serve a query.
     fn ping(&self) -> StoreFuture<'_, ()>;

@@ -81,8 +81,13 @@ impl PostgresStore {
         ))
     }
 
-    fn write_concurrency(&self) -> usize {
-        MESSAGE_WRITERS
+    /// Batches of up to 1,024: with 4,096 durable sends fell 8% (docs/BENCHMARKS.md,
+    /// session 9).
+    fn send_batching(&self) -> super::SendBatching {
+        super::SendBatching {
+            writers: MESSAGE_WRITERS,
+            max_batch: 1024,
+        }
     }
 
     /// Stores a batch in one transaction, or none of it.

@@ -219,8 +219,8 @@ macro_rules! sql_store {
         }
 
         impl Store for $store {
-            fn write_concurrency(&self) -> usize {
-                <$store>::write_concurrency(self)
+            fn send_batching(&self) -> $crate::store::SendBatching {
+                <$store>::send_batching(self)
             }
 
             fn backup(&self, path: String) -> StoreFuture<'_, ()> {

@@ -46,7 +46,7 @@ impl SqliteStore {
             .pragma("mmap_size", "2147418112");
         // The writer keeps SQLite's default 2 MiB cache, which fills within minutes and
         // then stays flat (with 32 MiB the soak's anonymous memory grew 15 -> 21 MB in its
-        // first five minutes and was still climbing). A batch of 1,024 messages dirties
+        // first five minutes and was still climbing). A full batch of messages dirties
         // more pages than 2 MiB holds, and SQLite spilled them to the WAL mid-transaction
         // and read them back (pwrite 32%, pread 12% of the writer thread in a profile).
         // With spilling off, a transaction's dirty pages stay in memory until it commits,
@@ -101,8 +101,14 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn write_concurrency(&self) -> usize {
-        1
+    /// One writer, and batches of up to 4,096: a commit's fsync and the pages every batch
+    /// rewrites (each room's index tail) cost the same for more messages. Against 1,024,
+    /// durable sends rose 15% (docs/BENCHMARKS.md, session 9).
+    fn send_batching(&self) -> super::SendBatching {
+        super::SendBatching {
+            writers: 1,
+            max_batch: 4096,
+        }
     }
 
     /// A batch goes the direct path ([`sqlite_batch`]) over the writer connection's handle.

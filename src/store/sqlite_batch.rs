@@ -2,7 +2,7 @@
 //! connection that sqlx owns.
 //!
 //! Why not sqlx's statements: sqlx-sqlite runs each connection on a worker thread and
-//! hands every statement and every result row across threads. For a batch of up to 1,024
+//! hands every statement and every result row across threads. For a batch of a thousand
 //! messages those hand-overs cost more than SQLite's own work (a profile of durable sends
 //! put 36% of the server's CPU on that worker thread and 8% in thread switches;
 //! docs/BENCHMARKS.md, session 7), and each batch also built and parsed SQL text with

@@ -84,8 +84,8 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     insert_tasks: usize,
     /// Post the inserts in batches of this many through `Store::post_messages`, one
-    /// batch at a time (the server's writer takes up to 1,024), instead of one message
-    /// per call from `--insert-tasks` tasks.
+    /// batch at a time (the server's writer takes up to 4,096 on SQLite, 1,024 on
+    /// PostgreSQL), instead of one message per call from `--insert-tasks` tasks.
     #[arg(long, default_value_t = 1)]
     batch_size: usize,
     #[arg(long)]
