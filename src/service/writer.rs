@@ -1,7 +1,7 @@
 //! Group commit for messages. Sends from every connection and request go through a
-//! writer's queue; the writer takes whatever is waiting (up to the store's `max_batch`) and stores it
-//! in one transaction — one commit, one fsync — then publishes the events and answers
-//! each sender. Under load batches grow by themselves; alone, a message is stored at once.
+//! writer's queue; the writer takes whatever is waiting (up to the store's `max_batch`)
+//! and stores it in one transaction — one commit, one fsync — then publishes the events
+//! and answers each sender. Under load batches grow by themselves; alone, a message is stored at once.
 //!
 //! With several writers (PostgreSQL), each room belongs to one of them (room id modulo
 //! the number of writers): two writers never wait for each other's lock on a room, and

@@ -25,32 +25,9 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// batches of different writers never wait on each other's room locks.
 const MESSAGE_WRITERS: usize = 4;
 
-/// A pool of at most `size` connections to `url`.
-async fn pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
-    // sqlx pings a connection when it is released (always) and again when it is acquired
-    // (by default): three round trips to the server per query. A connection released a
-    // moment ago was just found alive, so only one that sat idle long enough to have been
-    // cut (a server restart, a proxy's idle timeout) is pinged.
-    PgPoolOptions::new()
-        .max_connections(size)
-        .acquire_timeout(Duration::from_secs(5))
-        .test_before_acquire(false)
-        .before_acquire(|connection, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= IDLE_BEFORE_PING {
-                    connection.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect(url)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at DATABASE_URL: {e}"))
-}
-
 /// Connections for the HTTP API's own writes (joins, edits, accounts…), beside one per
 /// message writer.
-const OTHER_WRITERS: u32 = 4;
+const OTHER_WRITERS: usize = 4;
 
 pub struct PostgresStore {
     readers: PgPool,
@@ -62,14 +39,12 @@ impl PostgresStore {
     /// migrator takes an advisory lock, so nodes starting together do not collide).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let readers = u32::try_from(2 * cores).unwrap_or(u32::MAX).max(2);
-        let message_writers = u32::try_from(MESSAGE_WRITERS).unwrap_or(u32::MAX);
-        let writers = pool(url, message_writers + OTHER_WRITERS).await?;
+        let writers = pool(url, MESSAGE_WRITERS + OTHER_WRITERS).await?;
         sqlx::migrate!("./migrations/postgres")
             .run(&writers)
             .await
             .map_err(|e| anyhow::anyhow!("cannot migrate the PostgreSQL database: {e}"))?;
-        let readers = pool(url, readers).await?;
+        let readers = pool(url, 2 * cores).await?;
         Ok(Self { readers, writers })
     }
 
@@ -81,8 +56,8 @@ impl PostgresStore {
         ))
     }
 
-    /// Batches of up to 1,024: with 4,096 durable sends fell 8% (docs/BENCHMARKS.md,
-    /// session 9).
+    /// Batches of up to 1,024, as before: 4,096 showed no gain (8% fewer sends in two
+    /// runs, within PostgreSQL's run-to-run spread here; docs/BENCHMARKS.md, session 9).
     fn send_batching(&self) -> super::SendBatching {
         super::SendBatching {
             writers: MESSAGE_WRITERS,
@@ -258,6 +233,29 @@ impl PostgresStore {
     fn reader(&self) -> &PgPool {
         &self.readers
     }
+}
+
+/// A pool of at most `size` connections to `url`.
+async fn pool(url: &str, size: usize) -> anyhow::Result<PgPool> {
+    // sqlx pings a connection when it is released (always) and again when it is acquired
+    // (by default): three round trips to the server per query. A connection released a
+    // moment ago was just found alive, so only one that sat idle long enough to have been
+    // cut (a server restart, a proxy's idle timeout) is pinged.
+    PgPoolOptions::new()
+        .max_connections(u32::try_from(size).unwrap_or(u32::MAX))
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at DATABASE_URL: {e}"))
 }
 
 sql_store!(PostgresStore, sqlx::Postgres);
